@@ -1,0 +1,30 @@
+# The README's commands. The real build is CMake (CMakeLists.txt); this file only chains
+# the set-up, the build and the run.
+BUILD ?= build
+JOBS ?= 2
+
+.PHONY: all deps build demo test sanitize clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	./$(BUILD)/atelier demo --out $(BUILD)/demo-net.safetensors
+
+test: build
+	@sh scripts/run-tests.sh $(BUILD)
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize: deps
+	@cmake -S . -B build-asan -DATELIER_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/run-tests.sh build-asan
+
+clean:
+	rm -rf $(BUILD) build-asan

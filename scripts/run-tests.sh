@@ -1,0 +1,46 @@
+#!/bin/sh
+# Run every test binary and header example of a build directory; print one line per binary
+# and, last, the total "N passed, N failed" (a header example counts as one case).
+# Exit status 1 if anything failed or a binary crashed before its summary.
+# usage: scripts/run-tests.sh BUILD_DIR
+build="${1:-build}"
+passed=0; failed=0; skipped=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for t in "$build"/test_* "$build"/example_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  case "$name" in
+    example_*) dir="$build" ;;  # examples may write files: keep them in the build dir
+    *) dir=. ;;
+  esac
+  start=$(date +%s)
+  (cd "$dir" && "$(readlink -f "$t")") >"$log" 2>&1
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+  case "$name" in
+    example_*)
+      if [ $rc -eq 0 ]; then passed=$((passed + 1)); echo "ok      $name (header example)"
+      else failed=$((failed + 1)); echo "FAILED  $name (header example, exit $rc)"; cat "$log"; fi ;;
+    *)
+      if [ -z "$summary" ]; then
+        failed=$((failed + 1)); echo "FAILED  $name: exited $rc with no summary (crash?)"; tail -n 30 "$log"
+      else
+        p=$(echo "$summary" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$summary" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        s=$(echo "$summary" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+        passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+        if [ "$f" -gt 0 ] || [ $rc -ne 0 ]; then
+          [ "$f" -eq 0 ] && failed=$((failed + 1))
+          echo "FAILED  $name: $summary (exit $rc)"; grep -E 'FAIL|not ok' "$log" | head -n 40
+        else
+          echo "ok      $name: $summary (${secs}s)"
+          grep -E '^  skip' "$log"
+        fi
+      fi ;;
+  esac
+done
+if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"
+else echo "$passed passed, $failed failed"; fi
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

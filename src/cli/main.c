@@ -1,0 +1,42 @@
+/* main.c: the `atelier` program: one binary, many subcommands. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "atelier/backend.h"
+#include "cli/cli.h"
+
+typedef struct command { const char *name; int (*run)(int, char **); const char *summary; } command;
+
+static const command COMMANDS[] = {
+    {"demo", cmd_demo, "a small demonstration of the engine: train a conv net, save and reload it"},
+    {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
+};
+#define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: atelier COMMAND [options]   (atelier COMMAND --help for its options)\n\n"
+               "Atelier %s: neural style transfer and GANs, in one native program.\n\ncommands:\n",
+            ATELIER_VERSION);
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nenvironment:\n  ATELIER_BACKEND  the backend the ops run on (default: the fastest built; 'ref': the reference)\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("atelier %s (backend %s)\n", ATELIER_VERSION, backend_current()->name);
+        return 0;
+    }
+    const char *be = getenv("ATELIER_BACKEND");
+    if (be && *be && !backend_find(be)) {
+        fprintf(stderr, "atelier: ATELIER_BACKEND=%s is not a backend of this build (try 'ref')\n", be);
+        return 2;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "atelier: unknown command '%s' (atelier --help lists them)\n", argv[1]);
+    return 2;
+}

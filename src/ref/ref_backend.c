@@ -1,0 +1,40 @@
+/* ref_backend.c: the reference backend's table. */
+#include "ref/ref.h"
+
+static const backend REF = {
+    .name = "ref",
+    .gemm = ref_gemm,
+    .binary_forward = ref_binary_forward,
+    .binary_backward = ref_binary_backward,
+    .unary_forward = ref_unary_forward,
+    .unary_backward = ref_unary_backward,
+    .reduce_forward = ref_reduce_forward,
+    .reduce_backward = ref_reduce_backward,
+    .axis_copy = ref_axis_copy,
+    .conv2d_forward = ref_conv2d_forward,
+    .conv2d_backward = ref_conv2d_backward,
+    .conv_transpose2d_forward = ref_conv_transpose2d_forward,
+    .conv_transpose2d_backward = ref_conv_transpose2d_backward,
+    .avg_pool2d_forward = ref_avg_pool2d_forward,
+    .avg_pool2d_backward = ref_avg_pool2d_backward,
+    .max_pool2d_forward = ref_max_pool2d_forward,
+    .max_pool2d_backward = ref_max_pool2d_backward,
+    .upsample_forward = ref_upsample_forward,
+    .upsample_backward = ref_upsample_backward,
+    .pad_forward = ref_pad_forward,
+    .pad_backward = ref_pad_backward,
+    .instance_norm_forward = ref_instance_norm_forward,
+    .instance_norm_backward = ref_instance_norm_backward,
+    .batch_norm_forward_train = ref_batch_norm_forward_train,
+    .batch_norm_backward_train = ref_batch_norm_backward_train,
+    .batch_norm_forward_eval = ref_batch_norm_forward_eval,
+    .batch_norm_backward_eval = ref_batch_norm_backward_eval,
+    .adain_forward = ref_adain_forward,
+    .adain_backward = ref_adain_backward,
+    .loss_forward = ref_loss_forward,
+    .loss_backward = ref_loss_backward,
+    .tv_forward = ref_tv_forward,
+    .tv_backward = ref_tv_backward,
+};
+
+const backend *backend_ref(void) { return &REF; }

@@ -1,0 +1,86 @@
+#include "harness.h"
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+#include "atelier/rng.h"
+
+static int g_passed, g_failed, g_skipped;
+static int g_case_failures;
+static bool g_case_skipped;
+static const char *g_case;
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "  FAIL %s (%s:%d): ", g_case ? g_case : "?", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    g_case_failures++;
+}
+
+void test_skip(const char *why) {
+    printf("  skip %s: %s\n", g_case, why);
+    g_case_skipped = true;
+}
+
+void test_run(const char *name, void (*fn)(void)) {
+    g_case = name;
+    g_case_failures = 0;
+    g_case_skipped = false;
+    error_clear();
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (g_case_failures) {
+        g_failed++;
+        printf("not ok %s (%d failures, %.0f ms)\n", name, g_case_failures, ms);
+    } else if (g_case_skipped) {
+        g_skipped++;
+        printf("skip   %s\n", name);
+    } else {
+        g_passed++;
+        printf("ok     %s (%.0f ms)\n", name, ms);
+    }
+    fflush(stdout);
+    g_case = NULL;
+}
+
+int test_finish(void) {
+    if (g_skipped)
+        printf("%d passed, %d failed, %d skipped\n", g_passed, g_failed, g_skipped);
+    else
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
+
+bool test_near(double got, double want, double atol, double rtol) {
+    if (isnan(got) || isnan(want)) return false;
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
+
+bool test_close_array(const char *file, int line, const char *what, const float *got,
+                      const float *want, int64_t n, double atol, double rtol) {
+    int64_t bad = 0, worst = -1;
+    double worst_excess = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double excess = fabs((double)got[i] - want[i]) - (atol + rtol * fabs(want[i]));
+        if (isnan(got[i]) != isnan(want[i]) || (!isnan(want[i]) && excess > 0)) {
+            bad++;
+            if (worst < 0 || excess > worst_excess || isnan(got[i])) { worst = i; worst_excess = excess; }
+        }
+    }
+    if (bad)
+        test_fail(file, line, "%s: %lld of %lld elements differ; worst [%lld] = %.9g, want %.9g "
+                  "(atol %g rtol %g)", what, (long long)bad, (long long)n, (long long)worst,
+                  got[worst], want[worst], atol, rtol);
+    return bad == 0;
+}
+
+void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi) {
+    rng r = rng_new(seed);
+    rng_uniform(&r, t->data, t->numel, lo, hi);
+}

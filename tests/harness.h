@@ -1,0 +1,47 @@
+/* harness.h: a small test harness (after redis's testhelp.h).
+ *
+ * A test file defines static void functions and runs them from main with RUN(fn); CHECK
+ * macros record failures with file:line and go on. test_finish() prints
+ * "N passed, N failed" (one case = one RUN) and returns the exit status.
+ *
+ *   static void test_add(void) { CHECK_NEAR(1.0f + 2.0f, 3.0f, 0, 0); }
+ *   int main(void) { RUN(test_add); return test_finish(); }
+ *
+ * Tolerances are of the form |got - want| <= atol + rtol * |want|.
+ */
+#ifndef ATELIER_TEST_HARNESS_H
+#define ATELIER_TEST_HARNESS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "atelier/tensor.h"
+
+void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void test_run(const char *name, void (*fn)(void));
+void test_skip(const char *why);  /* call inside a case: it counts as skipped, not passed */
+int test_finish(void);
+bool test_near(double got, double want, double atol, double rtol);
+/* Compares n floats; on failure reports the worst element. Returns true if all close. */
+bool test_close_array(const char *file, int line, const char *what, const float *got,
+                      const float *want, int64_t n, double atol, double rtol);
+
+#define CHECK(cond) \
+    do { if (!(cond)) test_fail(__FILE__, __LINE__, "CHECK(%s)", #cond); } while (0)
+#define CHECK_MSG(cond, ...) \
+    do { if (!(cond)) test_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define CHECK_NEAR(got, want, atol, rtol) \
+    do { double g_ = (got), w_ = (want); \
+         if (!test_near(g_, w_, (atol), (rtol))) \
+             test_fail(__FILE__, __LINE__, "%s = %.9g, want %.9g (atol %g rtol %g)", \
+                       #got, g_, w_, (double)(atol), (double)(rtol)); } while (0)
+#define CHECK_ARRAY(got, want, n, atol, rtol) \
+    test_close_array(__FILE__, __LINE__, #got, (got), (want), (n), (atol), (rtol))
+/* A tensor-returning expression that must succeed: prints error_message() if NULL. */
+#define CHECK_OK(t) \
+    do { if (!(t)) test_fail(__FILE__, __LINE__, "%s failed: %s", #t, error_message()); } while (0)
+#define RUN(fn) test_run(#fn, fn)
+
+/* Deterministic test data: uniform in [lo, hi) from a seed. */
+void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi);
+
+#endif
