@@ -14,8 +14,9 @@ for t in "$build"/test_* "$build"/example_*; do
     example_*) dir="$build" ;;  # examples may write files: keep them in the build dir
     *) dir=. ;;
   esac
+  exe=$(readlink -f "$t")
   start=$(date +%s)
-  (cd "$dir" && "$(readlink -f "$t")") >"$log" 2>&1
+  (cd "$dir" && "$exe") >"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))
   summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)

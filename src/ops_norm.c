@@ -1,0 +1,222 @@
+/* ops_norm.c: normalisation ops (ops.h) over the backend's norm kernels (backend.h).
+ *
+ * Instance norm and AdaIN are the heart of feed-forward style transfer (Ulyanov et al. 2016;
+ * Huang & Belongie 2017); batch norm is DCGAN's. Each op checks x is (N, C, H, W) and that
+ * every per-channel tensor has C entries, then runs the kernel; the graph records x and the
+ * affine parameters that are present (gamma and beta are optional).
+ */
+#include "ops_internal.h"
+
+/* What the backward of instance/batch norm needs: the statistics the forward used and where
+ * gamma and beta sit in y->src (-1 when absent). */
+typedef struct norm_saved {
+    float *mean, *rstd;          /* (N*C) instance, (C) batch train; unused in eval */
+    float *running_mean, *running_var;  /* (C) copies, batch norm eval only */
+    int gamma_at, beta_at;
+    float eps;
+} norm_saved;
+
+/* x (N, C, H, W) as (n, c, hw) */
+static void norm_dims(const tensor *x, int *n, int *c, int *hw) {
+    *n = x->shape[0];
+    *c = x->shape[1];
+    *hw = x->shape[2] * x->shape[3];
+}
+
+/* A per-channel tensor p (C), if present, must have exactly x's C entries. */
+static bool norm_check_channel(const char *op, const char *what, const tensor *p,
+                               const tensor *x) {
+    char bp[64], bx[64];
+    if (!p || (p->ndim == 1 && p->shape[0] == x->shape[1])) return true;
+    error_set(STATUS_SHAPE, "%s: %s %s does not match x %s with %d channels", op, what,
+              tensor_shape_str(p, bp), tensor_shape_str(x, bx), x->shape[1]);
+    return false;
+}
+
+/* Builds y with src = {x, gamma?, beta?} and, when it records, a norm_saved with `nstat`
+ * floats for mean and rstd. NULL on failure. */
+static tensor *norm_result(arena *a, tensor *x, tensor *gamma, tensor *beta, const char *op,
+                           backward_fn backward, int nstat, float eps) {
+    tensor *src[3] = {x};
+    int nsrc = 1, gamma_at = -1, beta_at = -1;
+    if (gamma) { gamma_at = nsrc; src[nsrc++] = gamma; }
+    if (beta) { beta_at = nsrc; src[nsrc++] = beta; }
+    tensor *y = tensor_op_result(a, 4, x->shape, op, backward, src, nsrc);
+    if (!y) return NULL;
+    norm_saved *s = arena_alloc(a, sizeof *s);
+    float *stats = arena_alloc(a, sizeof(float) * 2 * (size_t)nstat);
+    if (!s || !stats) return NULL;
+    *s = (norm_saved){.mean = stats, .rstd = stats + nstat, .gamma_at = gamma_at,
+                      .beta_at = beta_at, .eps = eps};
+    y->saved = s;
+    return y;
+}
+
+static tensor *norm_src(tensor *y, int at) { return at < 0 ? NULL : y->src[at]; }
+
+/* ---- instance norm ---- */
+
+static void instance_norm_backward(tensor *y) {
+    norm_saved *s = y->saved;
+    tensor *x = y->src[0], *gamma = norm_src(y, s->gamma_at), *beta = norm_src(y, s->beta_at);
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    backend_current()->instance_norm_backward(
+        ops_grad_or_null(x), ops_grad_or_null(gamma), ops_grad_or_null(beta), y->grad, x->data,
+        s->mean, s->rstd, gamma ? gamma->data : NULL, n, c, hw);
+}
+
+/* x (N, C, H, W), gamma, beta (C) or NULL -> (N, C, H, W) */
+tensor *op_instance_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps) {
+    char bx[64];
+    if (!x || !ops_check_ndim("instance_norm", "x", x, 4)) return NULL;
+    if (!norm_check_channel("instance_norm", "gamma", gamma, x) ||
+        !norm_check_channel("instance_norm", "beta", beta, x))
+        return NULL;
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    if (hw < 2) {  /* one value per plane normalises to 0: always a mistake (PyTorch refuses) */
+        error_set(STATUS_SHAPE, "instance_norm: x %s needs more than 1 spatial element",
+                  tensor_shape_str(x, bx));
+        return NULL;
+    }
+    /* the statistics are needed by the kernel even when nothing is recorded */
+    tensor *y = norm_result(a, x, gamma, beta, "instance_norm", instance_norm_backward, n * c, eps);
+    if (!y) return NULL;
+    norm_saved *s = y->saved;
+    backend_current()->instance_norm_forward(y->data, s->mean, s->rstd, x->data,
+                                             gamma ? gamma->data : NULL,
+                                             beta ? beta->data : NULL, n, c, hw, eps);
+    return y;
+}
+
+/* ---- batch norm ---- */
+
+static void batch_norm_backward_train(tensor *y) {
+    norm_saved *s = y->saved;
+    tensor *x = y->src[0], *gamma = norm_src(y, s->gamma_at), *beta = norm_src(y, s->beta_at);
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    backend_current()->batch_norm_backward_train(
+        ops_grad_or_null(x), ops_grad_or_null(gamma), ops_grad_or_null(beta), y->grad, x->data,
+        s->mean, s->rstd, gamma ? gamma->data : NULL, n, c, hw);
+}
+
+static void batch_norm_backward_eval(tensor *y) {
+    norm_saved *s = y->saved;
+    tensor *x = y->src[0], *gamma = norm_src(y, s->gamma_at), *beta = norm_src(y, s->beta_at);
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    backend_current()->batch_norm_backward_eval(
+        ops_grad_or_null(x), ops_grad_or_null(gamma), ops_grad_or_null(beta), y->grad, x->data,
+        gamma ? gamma->data : NULL, s->running_mean, s->running_var, n, c, hw, s->eps);
+}
+
+/* Shapes and mode checks shared by both modes of op_batch_norm. */
+static bool batch_norm_check(tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                             tensor *running_var, bool training) {
+    char bx[64];
+    const char *op = "batch_norm";
+    if (!ops_check_ndim(op, "x", x, 4) || !norm_check_channel(op, "gamma", gamma, x) ||
+        !norm_check_channel(op, "beta", beta, x) ||
+        !norm_check_channel(op, "running_mean", running_mean, x) ||
+        !norm_check_channel(op, "running_var", running_var, x))
+        return false;
+    if (training && (int64_t)x->shape[0] * x->shape[2] * x->shape[3] < 2) {
+        error_set(STATUS_SHAPE, "batch_norm: x %s has 1 value per channel; training needs more",
+                  tensor_shape_str(x, bx));
+        return false;
+    }
+    if (!training && (!running_mean || !running_var)) {
+        error_set(STATUS_ARG, "batch_norm: eval mode needs running_mean and running_var");
+        return false;
+    }
+    return true;
+}
+
+/* Eval keeps copies of the running statistics: an optimiser step or a later training forward
+ * may change them before backward runs. */
+static bool batch_norm_save_running(arena *a, norm_saved *s, const tensor *rm, const tensor *rv) {
+    s->running_mean = arena_alloc(a, sizeof(float) * 2 * (size_t)rm->numel);
+    if (!s->running_mean) return false;
+    s->running_var = s->running_mean + rm->numel;
+    for (int64_t i = 0; i < rm->numel; i++) {
+        s->running_mean[i] = rm->data[i];
+        s->running_var[i] = rv->data[i];
+    }
+    return true;
+}
+
+/* x (N, C, H, W); gamma, beta, running_mean, running_var (C) or NULL -> (N, C, H, W) */
+tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                      tensor *running_var, bool training, float momentum, float eps) {
+    if (!x || !batch_norm_check(x, gamma, beta, running_mean, running_var, training))
+        return NULL;
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    const backend *be = backend_current();
+    tensor *y = norm_result(a, x, gamma, beta, "batch_norm",
+                            training ? batch_norm_backward_train : batch_norm_backward_eval, c, eps);
+    if (!y) return NULL;
+    norm_saved *s = y->saved;
+    const float *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
+    if (training) {
+        be->batch_norm_forward_train(y->data, s->mean, s->rstd,
+                                     running_mean ? running_mean->data : NULL,
+                                     running_var ? running_var->data : NULL, x->data, g, b, n,
+                                     c, hw, eps, momentum);
+        return y;
+    }
+    if (y->backward && !batch_norm_save_running(a, s, running_mean, running_var)) return NULL;
+    be->batch_norm_forward_eval(y->data, x->data, g, b, running_mean->data, running_var->data,
+                                n, c, hw, eps);
+    return y;
+}
+
+/* ---- AdaIN ---- */
+
+static void adain_backward(tensor *y) {
+    tensor *x = y->src[0], *style = y->src[1];
+    float eps = *(float *)y->saved;
+    backend_current()->adain_backward(ops_grad_or_null(x), ops_grad_or_null(style), y->grad,
+                                      x->data, style->data, x->shape[0], x->shape[1],
+                                      x->shape[2] * x->shape[3],
+                                      style->shape[2] * style->shape[3], eps);
+}
+
+/* The style must match x in N and C; each needs 2 or more values per plane for the unbiased
+ * variance. */
+static bool adain_check(const tensor *x, const tensor *style) {
+    char bx[64], bs[64];
+    if (!ops_check_ndim("adain", "x", x, 4) || !ops_check_ndim("adain", "style", style, 4))
+        return false;
+    if (x->shape[0] != style->shape[0] || x->shape[1] != style->shape[1]) {
+        error_set(STATUS_SHAPE, "adain: x %s and style %s differ in batch or channels",
+                  tensor_shape_str(x, bx), tensor_shape_str(style, bs));
+        return false;
+    }
+    if (x->shape[2] * x->shape[3] < 2 || style->shape[2] * style->shape[3] < 2) {
+        error_set(STATUS_SHAPE, "adain: x %s and style %s need more than 1 spatial element",
+                  tensor_shape_str(x, bx), tensor_shape_str(style, bs));
+        return false;
+    }
+    return true;
+}
+
+/* x (N, C, H, W), style (N, C, HS, WS) -> (N, C, H, W) */
+tensor *op_adain(arena *a, tensor *x, tensor *style, float eps) {
+    if (!x || !style || !adain_check(x, style)) return NULL;
+    tensor *y = tensor_op_result(a, 4, x->shape, "adain", adain_backward,
+                                 (tensor *[]){x, style}, 2);
+    if (!y) return NULL;
+    if (y->backward) {
+        float *saved = arena_alloc(a, sizeof(float));
+        if (!saved) return NULL;
+        *saved = eps;
+        y->saved = saved;
+    }
+    backend_current()->adain_forward(y->data, x->data, style->data, x->shape[0], x->shape[1],
+                                     x->shape[2] * x->shape[3],
+                                     style->shape[2] * style->shape[3], eps);
+    return y;
+}

@@ -1,0 +1,256 @@
+/* test_norm.c: instance norm, batch norm (train and eval) and AdaIN.
+ *
+ * Forward values and running statistics are compared with PyTorch 1.13 (literals below,
+ * printed by torch.nn.BatchNorm2d / InstanceNorm2d and by the AdaIN authors' calc_mean_std
+ * on the same inputs); gradients are checked against central differences on awkward sizes
+ * (1, 3, 5, 7), with and without the affine parameters, and to both of AdaIN's inputs.
+ * Tolerance 1e-5 on forward values: float32 results of O(1) computed in double by both.
+ */
+#include <math.h>
+#include <string.h>
+#include "atelier/ops.h"
+#include "gradcheck.h"
+#include "harness.h"
+
+/* x (2, 2, 1, 3) and the affine parameters shared by the PyTorch comparisons */
+static const float X[12] = {0.5f, -1.0f, 2.0f, 1.5f, 0.25f, -0.75f,
+                            3.0f, 0.0f, -2.0f, 1.0f, 1.0f, 4.0f};
+static const float GAMMA[2] = {1.5f, -0.5f}, BETA[2] = {0.25f, 2.0f};
+
+static tensor *rand_tensor(arena *a, int ndim, const int *shape, uint64_t seed, float lo,
+                           float hi) {
+    tensor *t = tensor_new(a, ndim, shape);
+    test_fill_uniform(t, seed, lo, hi);
+    tensor_requires_grad(t);
+    return t;
+}
+
+/* True when the last error has status s and its message names every string in want. */
+static bool error_names(status s, const char *want1, const char *want2) {
+    const char *m = error_message();
+    bool ok = error_status() == s && strstr(m, want1) && (!want2 || strstr(m, want2));
+    if (!ok) test_fail(__FILE__, __LINE__, "error %s \"%s\", want %s naming %s %s",
+                       status_name(error_status()), m, status_name(s), want1, want2 ? want2 : "");
+    error_clear();
+    return ok;
+}
+
+/* ---- instance norm ---- */
+
+static void test_instance_norm_matches_torch(void) {
+    arena *a = arena_new(1 << 16);
+    tensor *x = tensor_from(a, 4, (int[]){2, 2, 1, 3}, X);
+    tensor *g = tensor_from(a, 1, (int[]){2}, GAMMA), *b = tensor_from(a, 1, (int[]){2}, BETA);
+    tensor *y = op_instance_norm(a, x, g, b, 1e-5f);
+    CHECK_OK(y);
+    /* torch.nn.InstanceNorm2d(2, affine=True) with weight GAMMA, bias BETA */
+    static const float want[12] = {0.25f, -1.5871111f, 2.087111f, 1.3662534f, 2.0452676f,
+                                   2.5884788f, 2.1966546f, 0.006668163f, -1.4533228f,
+                                   2.3535526f, 2.3535526f, 1.2928951f};
+    if (y) CHECK_ARRAY(y->data, want, 12, 1e-5, 1e-5);
+    /* without affine, by hand: {1, 2, 3, 4} has mean 2.5 and biased variance 1.25 */
+    tensor *x2 = tensor_from(a, 4, (int[]){1, 1, 2, 2}, (float[]){1, 2, 3, 4});
+    tensor *y2 = op_instance_norm(a, x2, NULL, NULL, 0.0f);
+    CHECK_OK(y2);
+    if (y2) {
+        float r = 1.0f / sqrtf(1.25f);
+        CHECK_ARRAY(y2->data, ((float[]){-1.5f * r, -0.5f * r, 0.5f * r, 1.5f * r}), 4, 1e-6, 1e-6);
+    }
+    arena_free(a);
+}
+
+static tensor *instance_norm_fn(arena *a, tensor **in, void *user) {
+    return op_instance_norm(a, in[0], in[1], in[2], 1e-5f);
+}
+
+static void test_instance_norm_gradcheck(void) {
+    static const int shapes[][4] = {{1, 3, 5, 7}, {3, 1, 1, 5}, {2, 5, 3, 1}, {1, 1, 7, 3}};
+    arena *a = arena_new(1 << 20);
+    for (int k = 0; k < 4; k++) {
+        const int *s = shapes[k];
+        tensor *x = rand_tensor(a, 4, s, 10 + k, -2, 2);
+        tensor *g = rand_tensor(a, 1, &s[1], 20 + k, 0.5f, 1.5f);
+        tensor *b = rand_tensor(a, 1, &s[1], 30 + k, -1, 1);
+        gradcheck("instance_norm affine", instance_norm_fn, (tensor *[]){x, g, b}, 3, NULL,
+                  gradcheck_defaults());
+        gradcheck("instance_norm", instance_norm_fn, (tensor *[]){x, NULL, NULL}, 3, NULL,
+                  gradcheck_defaults());
+    }
+    arena_free(a);
+}
+
+/* ---- batch norm ---- */
+
+/* PyTorch 1.13, BatchNorm2d(2, momentum=0.1, eps=1e-5), weight GAMMA, bias BETA, running_mean
+ * (0.2, -0.1), running_var (1, 2), train(): y = bn(X); then bn(2 X); then eval(): bn(X). */
+static void test_batch_norm_matches_torch(void) {
+    arena *a = arena_new(1 << 16);
+    tensor *x = tensor_from(a, 4, (int[]){2, 2, 1, 3}, X);
+    tensor *g = tensor_from(a, 1, (int[]){2}, GAMMA), *b = tensor_from(a, 1, (int[]){2}, BETA);
+    tensor *rm = tensor_from(a, 1, (int[]){2}, (float[]){0.2f, -0.1f});
+    tensor *rv = tensor_from(a, 1, (int[]){2}, (float[]){1.0f, 2.0f});
+    tensor *y = op_batch_norm(a, x, g, b, rm, rv, true, 0.1f, 1e-5f);
+    CHECK_OK(y);
+    static const float want_y[12] = {0.32381007f, -1.0047709f, 1.652391f, 1.8854806f,
+                                     2.3149283f, 2.6584866f, 2.5381117f, -0.11905024f,
+                                     -1.8904915f, 2.0572596f, 2.0572596f, 1.0265851f};
+    if (y) CHECK_ARRAY(y->data, want_y, 12, 1e-5, 1e-5);
+    /* running_var takes the unbiased variance: (1 - 0.1) * 1 + 0.1 * var * 6 / 5 */
+    CHECK_ARRAY(rm->data, ((float[]){0.22166666f, 0.026666671f}), 2, 1e-6, 1e-6);
+    CHECK_ARRAY(rv->data, ((float[]){1.2441666f, 2.0541666f}), 2, 1e-6, 1e-6);
+    CHECK_OK(op_batch_norm(a, op_mul_scalar(a, x, 2.0f), g, b, rm, rv, true, 0.1f, 1e-5f));
+    CHECK_ARRAY(rm->data, ((float[]){0.28283334f, 0.25733334f}), 2, 1e-6, 1e-6);
+    CHECK_ARRAY(rv->data, ((float[]){2.4964166f, 2.8654165f}), 2, 1e-6, 1e-6);
+    tensor *ye = op_batch_norm(a, x, g, b, rm, rv, false, 0.1f, 1e-5f);
+    CHECK_OK(ye);
+    static const float want_eval[12] = {0.45616978f, -0.96787328f, 1.8802129f, 1.6329461f,
+                                        2.0021663f, 2.2975423f, 2.8295748f, -0.018511234f,
+                                        -1.9172353f, 1.7806342f, 1.7806342f, 0.89450586f};
+    if (ye) CHECK_ARRAY(ye->data, want_eval, 12, 1e-5, 1e-5);
+    /* eval leaves the running statistics alone */
+    CHECK_ARRAY(rm->data, ((float[]){0.28283334f, 0.25733334f}), 2, 0, 0);
+    arena_free(a);
+}
+
+typedef struct bn_case { bool training; tensor *rm, *rv; } bn_case;
+
+static tensor *batch_norm_fn(arena *a, tensor **in, void *user) {
+    bn_case *c = user;
+    return op_batch_norm(a, in[0], in[1], in[2], c->rm, c->rv, c->training, 0.1f, 1e-5f);
+}
+
+static void test_batch_norm_gradcheck(void) {
+    /* N = 1 with H*W > 1, and H*W = 1 with N > 1: both have several values per channel */
+    static const int shapes[][4] = {{1, 3, 5, 7}, {3, 2, 1, 5}, {5, 1, 3, 1}, {7, 3, 1, 1}};
+    arena *a = arena_new(1 << 20);
+    for (int k = 0; k < 4; k++) {
+        const int *s = shapes[k];
+        tensor *x = rand_tensor(a, 4, s, 40 + k, -2, 2);
+        tensor *g = rand_tensor(a, 1, &s[1], 50 + k, 0.5f, 1.5f);
+        tensor *b = rand_tensor(a, 1, &s[1], 60 + k, -1, 1);
+        tensor *rm = tensor_new(a, 1, &s[1]), *rv = tensor_new(a, 1, &s[1]);
+        test_fill_uniform(rm, 70 + k, -0.5f, 0.5f);
+        test_fill_uniform(rv, 80 + k, 0.5f, 2.0f);
+        /* training without running stats: with them, each call would move them */
+        bn_case train = {true, NULL, NULL}, eval = {false, rm, rv};
+        gradcheck("batch_norm train affine", batch_norm_fn, (tensor *[]){x, g, b}, 3, &train,
+                  gradcheck_defaults());
+        gradcheck("batch_norm train", batch_norm_fn, (tensor *[]){x, NULL, NULL}, 3, &train,
+                  gradcheck_defaults());
+        gradcheck("batch_norm eval affine", batch_norm_fn, (tensor *[]){x, g, b}, 3, &eval,
+                  gradcheck_defaults());
+        gradcheck("batch_norm eval", batch_norm_fn, (tensor *[]){x, NULL, NULL}, 3, &eval,
+                  gradcheck_defaults());
+    }
+    arena_free(a);
+}
+
+/* Training with N = 1 and H*W = 1 per channel: PyTorch refuses, so do we. Eval is fine. */
+static void test_batch_norm_single_value(void) {
+    arena *a = arena_new(1 << 16);
+    tensor *x = tensor_fill(tensor_new(a, 4, (int[]){1, 3, 1, 1}), 2.0f);
+    tensor *rm = tensor_new(a, 1, (int[]){3}), *rv = tensor_fill(tensor_new(a, 1, (int[]){3}), 4.0f);
+    CHECK(op_batch_norm(a, x, NULL, NULL, rm, rv, true, 0.1f, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "batch_norm", "(1, 3, 1, 1)");
+    tensor *y = op_batch_norm(a, x, NULL, NULL, rm, rv, false, 0.1f, 0.0f);
+    CHECK_OK(y);
+    if (y) CHECK_NEAR(y->data[1], 1.0, 1e-7, 0);  /* (2 - 0) / sqrt(4) */
+    arena_free(a);
+}
+
+/* Gradients to gamma and beta only (x is a constant): the kernels skip dx. For sum(y),
+ * dbeta = N H W per channel and dgamma = sum(xhat), by hand for eval's fixed statistics. */
+static void test_batch_norm_params_only(void) {
+    arena *a = arena_new(1 << 16);
+    tensor *x = tensor_from(a, 4, (int[]){2, 1, 1, 2}, (float[]){1, 3, 5, -1});
+    tensor *g = tensor_fill(tensor_new(a, 1, (int[]){1}), 2.0f), *b = tensor_new(a, 1, (int[]){1});
+    tensor *rm = tensor_fill(tensor_new(a, 1, (int[]){1}), 1.0f);
+    tensor *rv = tensor_fill(tensor_new(a, 1, (int[]){1}), 4.0f);
+    tensor_requires_grad(g);
+    tensor_requires_grad(b);
+    tensor *l = op_sum(a, op_batch_norm(a, x, g, b, rm, rv, false, 0.1f, 0.0f), -1, false);
+    CHECK_OK(l);
+    if (l) {
+        CHECK(tensor_backward(l) == STATUS_OK && x->grad == NULL);
+        CHECK_NEAR(b->grad[0], 4.0, 1e-6, 0);
+        CHECK_NEAR(g->grad[0], (0 + 2 + 4 - 2) / 2.0, 1e-6, 0);  /* (x - 1) / sqrt(4) */
+    }
+    arena_free(a);
+}
+
+/* ---- AdaIN ---- */
+
+/* The authors' calc_mean_std (unbiased var + eps, sqrt) evaluated in PyTorch 1.13 on
+ * x = X (2, 2, 1, 3) and the style below (2, 2, 2, 2), eps 1e-5. */
+static void test_adain_matches_torch(void) {
+    arena *a = arena_new(1 << 16);
+    tensor *x = tensor_from(a, 4, (int[]){2, 2, 1, 3}, X);
+    tensor *s = tensor_from(a, 4, (int[]){2, 2, 2, 2},
+                            (float[]){1.0f, 2.0f, 4.0f, -1.0f, 0.0f, 3.0f, 0.5f, 0.5f,
+                                      2.5f, -3.0f, 1.0f, 2.0f, 0.0f, 1.0f, -1.0f, 0.25f});
+    tensor *y = op_adain(a, x, s, 1e-5f);
+    CHECK_OK(y);
+    static const float want[12] = {1.5f, -0.58166385f, 3.5816638f, 2.4012725f, 0.89990908f,
+                                   -0.30118179f, 3.2696457f, 0.29441929f, -1.689065f,
+                                   -0.4143995f, -0.4143995f, 1.016299f};
+    if (y) CHECK_ARRAY(y->data, want, 12, 1e-5, 1e-5);
+    arena_free(a);
+}
+
+static tensor *adain_fn(arena *a, tensor **in, void *user) {
+    return op_adain(a, in[0], in[1], 1e-5f);
+}
+
+static void test_adain_gradcheck(void) {
+    static const int xs[][4] = {{1, 3, 5, 7}, {3, 1, 1, 5}, {2, 2, 3, 1}};
+    static const int ss[][4] = {{1, 3, 3, 1}, {3, 1, 7, 1}, {2, 2, 5, 5}};
+    arena *a = arena_new(1 << 20);
+    for (int k = 0; k < 3; k++) {
+        tensor *x = rand_tensor(a, 4, xs[k], 90 + k, -2, 2);
+        tensor *s = rand_tensor(a, 4, ss[k], 100 + k, -1, 3);
+        gradcheck("adain", adain_fn, (tensor *[]){x, s}, 2, NULL, gradcheck_defaults());
+    }
+    arena_free(a);
+}
+
+/* ---- error paths ---- */
+
+static void test_norm_errors(void) {
+    arena *a = arena_new(1 << 16);
+    tensor *x = tensor_new(a, 4, (int[]){1, 3, 2, 2}), *x3 = tensor_new(a, 3, (int[]){2, 3, 4});
+    tensor *c3 = tensor_new(a, 1, (int[]){3}), *c4 = tensor_new(a, 1, (int[]){4});
+    CHECK(op_instance_norm(a, x3, NULL, NULL, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "instance_norm", "(2, 3, 4)");
+    CHECK(op_instance_norm(a, x, c4, c3, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "(4)", "(1, 3, 2, 2)");
+    CHECK(op_instance_norm(a, tensor_new(a, 4, (int[]){2, 3, 1, 1}), NULL, NULL, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "instance_norm", "(2, 3, 1, 1)");
+    CHECK(op_batch_norm(a, x, c3, c3, c3, c4, true, 0.1f, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "running_var (4)", "(1, 3, 2, 2)");
+    CHECK(op_batch_norm(a, x, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f) == NULL);
+    error_names(STATUS_ARG, "batch_norm", "running_mean");
+    tensor *s = tensor_new(a, 4, (int[]){1, 2, 4, 4});
+    CHECK(op_adain(a, x, s, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "(1, 3, 2, 2)", "(1, 2, 4, 4)");
+    CHECK(op_adain(a, x, tensor_new(a, 4, (int[]){2, 3, 4, 4}), 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "adain", "(2, 3, 4, 4)");
+    /* a NULL input keeps the first reason */
+    error_set(STATUS_IO, "earlier failure");
+    CHECK(op_adain(a, NULL, s, 1e-5f) == NULL && op_instance_norm(a, NULL, NULL, NULL, 0) == NULL);
+    CHECK(op_batch_norm(a, NULL, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f) == NULL);
+    error_names(STATUS_IO, "earlier failure", NULL);
+    arena_free(a);
+}
+
+int main(void) {
+    RUN(test_instance_norm_matches_torch);
+    RUN(test_instance_norm_gradcheck);
+    RUN(test_batch_norm_matches_torch);
+    RUN(test_batch_norm_gradcheck);
+    RUN(test_batch_norm_single_value);
+    RUN(test_batch_norm_params_only);
+    RUN(test_adain_matches_torch);
+    RUN(test_adain_gradcheck);
+    RUN(test_norm_errors);
+    return test_finish();
+}
