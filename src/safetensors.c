@@ -372,6 +372,12 @@ const char *safetensors_metadata(const safetensors *f, const char *key) {
     return v ? v->string : NULL;
 }
 
+int safetensors_metadata_count(const safetensors *f) { return f->meta ? f->meta->count : 0; }
+
+const char *safetensors_metadata_key(const safetensors *f, int i) {
+    return f->meta && i >= 0 && i < f->meta->count ? f->meta->keys[i] : NULL;
+}
+
 /* ---- conversion to float32 ---- */
 
 /* IEEE half to float, exactly: every half is representable as a float. Subnormal halves

@@ -84,3 +84,17 @@ void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi) {
     rng r = rng_new(seed);
     rng_uniform(&r, t->data, t->numel, lo, hi);
 }
+
+tensor *test_leaf(arena *a, int ndim, const int *shape, uint64_t seed, float lo, float hi) {
+    tensor *t = tensor_new(a, ndim, shape);
+    if (!t) return NULL;
+    test_fill_uniform(t, seed, lo, hi);
+    tensor_requires_grad(t);
+    return t;
+}
+
+tensor *test_sin_pattern(arena *ar, int ndim, const int *shape, double a, double b, double s) {
+    tensor *t = tensor_new(ar, ndim, shape);
+    for (int64_t i = 0; t && i < t->numel; i++) t->data[i] = (float)(s * sin(a * (double)i + b));
+    return t;
+}

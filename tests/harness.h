@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include "atelier/tensor.h"
 
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -41,7 +42,25 @@ bool test_close_array(const char *file, int line, const char *what, const float 
     do { if (!(t)) test_fail(__FILE__, __LINE__, "%s failed: %s", #t, error_message()); } while (0)
 #define RUN(fn) test_run(#fn, fn)
 
+/* expr (a tensor expression) must return NULL with status s and a message containing part. */
+#define CHECK_FAILS(expr, s, part)                                                         \
+    do {                                                                                   \
+        error_clear();                                                                     \
+        tensor *r_ = (expr);                                                               \
+        CHECK_MSG(r_ == NULL, "%s succeeded", #expr);                                      \
+        CHECK_MSG(error_status() == (s), "%s: status %s, want %s (%s)", #expr,             \
+                  status_name(error_status()), status_name(s), error_message());          \
+        CHECK_MSG(strstr(error_message(), (part)) != NULL, "%s: message '%s' lacks '%s'",  \
+                  #expr, error_message(), (part));                                        \
+        error_clear();                                                                     \
+    } while (0)
+
 /* Deterministic test data: uniform in [lo, hi) from a seed. */
 void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi);
+/* A new leaf that requires a gradient, uniform in [lo, hi) from seed: a gradcheck input. */
+tensor *test_leaf(arena *a, int ndim, const int *shape, uint64_t seed, float lo, float hi);
+/* t[i] = s sin(a i + b) computed in double and rounded: inputs that a PyTorch script can
+ * rebuild exactly without a file (torch.tensor([s*math.sin(a*i+b) for i in range(n)])). */
+tensor *test_sin_pattern(arena *ar, int ndim, const int *shape, double a, double b, double s);
 
 #endif

@@ -18,12 +18,6 @@ static tensor *apply_binary(arena *a, tensor **in, void *user) {
     return NULL;
 }
 
-static tensor *param(arena *a, int ndim, const int *shape, uint64_t seed, float lo, float hi) {
-    tensor *t = tensor_new(a, ndim, shape);
-    test_fill_uniform(t, seed, lo, hi);
-    tensor_requires_grad(t);
-    return t;
-}
 
 static void test_broadcast_values(void) {
     arena *a = arena_new(1 << 16);
@@ -48,12 +42,12 @@ static void test_binary_gradients(void) {
     /* shapes chosen so both sides broadcast somewhere: (2, 3, 1, 5) op (3, 4, 1) */
     int sa[4] = {2, 3, 1, 5}, sb[3] = {3, 4, 1};
     for (int op = BINOP_ADD; op <= BINOP_DIV; op++) {
-        tensor *in[2] = {param(a, 4, sa, 1, -1, 1), param(a, 3, sb, 2, 0.5f, 2)};  /* b away from 0 for div */
+        tensor *in[2] = {test_leaf(a, 4, sa, 1, -1, 1), test_leaf(a, 3, sb, 2, 0.5f, 2)};  /* b away from 0 for div */
         binary_case c = {op};
         CHECK(gradcheck("binary", apply_binary, in, 2, &c, gradcheck_defaults()));
     }
     /* the same tensor on both sides */
-    tensor *x = param(a, 2, (int[]){3, 5}, 3, 0.5f, 2);
+    tensor *x = test_leaf(a, 2, (int[]){3, 5}, 3, 0.5f, 2);
     binary_case c = {BINOP_MUL};
     CHECK(gradcheck("mul-self", apply_binary, (tensor *[]){x, x}, 2, &c, gradcheck_defaults()));
     arena_free(a);
@@ -83,7 +77,7 @@ static void test_unary_gradients(void) {
     };
     arena *a = arena_new(1 << 16);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tensor *x = param(a, 3, (int[]){3, 1, 7}, 10 + i, cases[i].lo, cases[i].hi);
+        tensor *x = test_leaf(a, 3, (int[]){3, 1, 7}, 10 + i, cases[i].lo, cases[i].hi);
         CHECK_MSG(gradcheck(cases[i].name, apply_unary, &x, 1, (void *)&cases[i], gradcheck_defaults()),
                   "gradcheck %s", cases[i].name);
     }
@@ -129,7 +123,7 @@ static void test_reduce_values(void) {
 
 static void test_reduce_gradients(void) {
     arena *a = arena_new(1 << 16);
-    tensor *x = param(a, 4, (int[]){2, 3, 5, 7}, 5, -1, 1);
+    tensor *x = test_leaf(a, 4, (int[]){2, 3, 5, 7}, 5, -1, 1);
     int axes[] = {-1, 0x1, 0x2, 0x4, 0x8, 0xC, 0x5, 0xA};
     for (int kind = 0; kind < 4; kind++)
         for (size_t i = 0; i < sizeof axes / sizeof axes[0]; i++) {

@@ -1,7 +1,7 @@
 /* test_conv.c: conv2d and conv_transpose2d (ops_conv.c, ref/ref_conv.c).
  *
  * Checks: hand-computed small cases; output-shape formulas; forward values from PyTorch 1.13
- * (inputs are a closed-form pattern, pat() below, so only the outputs are pasted); the
+ * (inputs are a closed-form pattern, test_sin_pattern() below, so only the outputs are pasted); the
  * adjoint identity <conv2d(x), u> = <x, conv_transpose2d(u)> that ties the two ops'
  * conventions together; the kernels' accumulate/NULL contract; gradchecks of x, w and b over
  * awkward sizes and every option; and the error paths.
@@ -17,21 +17,7 @@
 
 #define TORCH_TOL 1e-5
 
-/* t[i] = s sin(a i + b), computed in double and rounded, as the PyTorch script does:
- *   def pat(shape, a, b, s=1.0): torch.tensor([s*math.sin(a*i+b) for i in range(n)],
- *                                             dtype=torch.float32).reshape(shape) */
-static tensor *pat(arena *ar, int ndim, const int *shape, double a, double b, double s) {
-    tensor *t = tensor_new(ar, ndim, shape);
-    for (int64_t i = 0; t && i < t->numel; i++) t->data[i] = (float)(s * sin(a * (double)i + b));
-    return t;
-}
 
-static tensor *leaf_uniform(arena *a, int ndim, const int *shape, uint64_t seed) {
-    tensor *t = tensor_new(a, ndim, shape);
-    test_fill_uniform(t, seed, -1.0f, 1.0f);
-    tensor_requires_grad(t);
-    return t;
-}
 
 static conv2d_opts opts(int stride, int pad, int dilation, int groups, int out_pad) {
     conv2d_opts o = conv2d_defaults();
@@ -136,24 +122,24 @@ static void test_output_shapes(void) {
 
 /* ---- agreement with PyTorch ---- */
 
-/* PyTorch: x = pat((1,4,5,7), 0.37, 0.1); w = pat((4,2,3,3), 0.23, 0.5, 0.5);
- * b = pat((4,), 1.1, 0.3, 0.2); F.conv2d(x, w, b, stride=2, padding=1, dilation=2, groups=2) */
+/* PyTorch: x = test_sin_pattern((1,4,5,7), 0.37, 0.1); w = test_sin_pattern((4,2,3,3), 0.23, 0.5, 0.5);
+ * b = test_sin_pattern((4,), 1.1, 0.3, 0.2); F.conv2d(x, w, b, stride=2, padding=1, dilation=2, groups=2) */
 static void test_conv2d_torch_groups(void) {
     static const float want[24] = {0.294716f, 0.2706873f, -0.1655127f, 0.2708766f, -0.1919426f,
         -0.6539096f, 0.109167f, -0.4645427f, -0.3940787f, -0.01307188f, -0.2020414f, 0.1537079f,
         0.9581965f, 1.709306f, 1.494894f, 0.9836814f, 1.566244f, 1.172344f, -0.2557117f,
         -0.6582219f, -0.8438916f, -0.7838235f, -1.497934f, -1.402619f};
     arena *a = arena_new(1 << 16);
-    tensor *x = pat(a, 4, (int[]){1, 4, 5, 7}, 0.37, 0.1, 1);
-    tensor *w = pat(a, 4, (int[]){4, 2, 3, 3}, 0.23, 0.5, 0.5);
-    tensor *b = pat(a, 1, (int[]){4}, 1.1, 0.3, 0.2);
+    tensor *x = test_sin_pattern(a, 4, (int[]){1, 4, 5, 7}, 0.37, 0.1, 1);
+    tensor *w = test_sin_pattern(a, 4, (int[]){4, 2, 3, 3}, 0.23, 0.5, 0.5);
+    tensor *b = test_sin_pattern(a, 1, (int[]){4}, 1.1, 0.3, 0.2);
     tensor *y = op_conv2d(a, x, w, b, opts(2, 1, 2, 2, 0));
     check_shape(y, 1, 4, 2, 3);
     if (y) CHECK_ARRAY(y->data, want, 24, TORCH_TOL, TORCH_TOL);
     arena_free(a);
 }
 
-/* PyTorch: x = pat((2,3,4,5), 0.51, -0.2); w = pat((2,3,2,3), 0.19, 0.7, 0.5);
+/* PyTorch: x = test_sin_pattern((2,3,4,5), 0.51, -0.2); w = test_sin_pattern((2,3,2,3), 0.19, 0.7, 0.5);
  * F.conv2d(x, w, None, stride=(1,2), padding=(2,0), dilation=(2,1)) */
 static void test_conv2d_torch_nonsquare(void) {
     static const float want[48] = {-0.8715299f, 0.5462042f, 1.379419f, 0.3041076f, -2.108889f,
@@ -165,8 +151,8 @@ static void test_conv2d_torch_nonsquare(void) {
         2.086644f, 2.25468f, -0.9711319f, -2.464866f, 0.4414121f, 1.163067f, 0.2436061f,
         -0.8559157f};
     arena *a = arena_new(1 << 16);
-    tensor *x = pat(a, 4, (int[]){2, 3, 4, 5}, 0.51, -0.2, 1);
-    tensor *w = pat(a, 4, (int[]){2, 3, 2, 3}, 0.19, 0.7, 0.5);
+    tensor *x = test_sin_pattern(a, 4, (int[]){2, 3, 4, 5}, 0.51, -0.2, 1);
+    tensor *w = test_sin_pattern(a, 4, (int[]){2, 3, 2, 3}, 0.19, 0.7, 0.5);
     conv2d_opts o = conv2d_defaults();
     o.stride_w = 2; o.pad_h = 2; o.dil_h = 2;
     tensor *y = op_conv2d(a, x, w, NULL, o);
@@ -175,8 +161,8 @@ static void test_conv2d_torch_nonsquare(void) {
     arena_free(a);
 }
 
-/* PyTorch: x = pat((1,4,2,2), 0.41, 0.2); w = pat((4,2,3,3), 0.29, -0.4, 0.5);
- * b = pat((4,), 0.9, 0.1, 0.2);
+/* PyTorch: x = test_sin_pattern((1,4,2,2), 0.41, 0.2); w = test_sin_pattern((4,2,3,3), 0.29, -0.4, 0.5);
+ * b = test_sin_pattern((4,), 0.9, 0.1, 0.2);
  * F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2) */
 static void test_conv_transpose2d_torch_groups(void) {
     static const float want[64] = {-0.05550376f, 0.01202535f, 0.1011456f, 0.2632965f,
@@ -190,18 +176,18 @@ static void test_conv_transpose2d_torch_groups(void) {
         -0.5335753f, -1.342921f, -0.7247844f, -0.8158324f, -0.3969812f, -0.8784405f,
         -0.4004883f, -0.4175239f, -0.4712114f, -0.8660865f, -0.3321614f, -0.2368919f};
     arena *a = arena_new(1 << 16);
-    tensor *x = pat(a, 4, (int[]){1, 4, 2, 2}, 0.41, 0.2, 1);
-    tensor *w = pat(a, 4, (int[]){4, 2, 3, 3}, 0.29, -0.4, 0.5);
-    tensor *b = pat(a, 1, (int[]){4}, 0.9, 0.1, 0.2);
+    tensor *x = test_sin_pattern(a, 4, (int[]){1, 4, 2, 2}, 0.41, 0.2, 1);
+    tensor *w = test_sin_pattern(a, 4, (int[]){4, 2, 3, 3}, 0.29, -0.4, 0.5);
+    tensor *b = test_sin_pattern(a, 1, (int[]){4}, 0.9, 0.1, 0.2);
     tensor *y = op_conv_transpose2d(a, x, w, b, opts(2, 1, 1, 2, 1));
     check_shape(y, 1, 4, 4, 4);
     if (y) CHECK_ARRAY(y->data, want, 64, TORCH_TOL, TORCH_TOL);
     arena_free(a);
 }
 
-/* PyTorch: x = pat((1,2,2,3), 0.33, 0.0); w = pat((2,1,2,2), 0.61, 0.3, 0.5);
+/* PyTorch: x = test_sin_pattern((1,2,2,3), 0.33, 0.0); w = test_sin_pattern((2,1,2,2), 0.61, 0.3, 0.5);
  * y = F.conv_transpose2d(x, w, None, stride=3, padding=2, output_padding=1, dilation=2);
- * r = pat(y.shape, 0.77, 0.4); (y * r).sum().backward()  -> y, x.grad, w.grad.
+ * r = test_sin_pattern(y.shape, 0.77, 0.4); (y * r).sum().backward()  -> y, x.grad, w.grad.
  * The zeros are output positions no input reaches (stride 3 > the dilated kernel's 3). */
 static void test_conv_transpose2d_torch_dilated(void) {
     static const float want_y[18] = {-0.4540766f, -0.107946f, 0, -0.2284211f, 0.1306487f, 0,
@@ -212,15 +198,15 @@ static void test_conv_transpose2d_torch_dilated(void) {
     static const float want_dw[8] = {0.5082266f, 0.04196383f, 0.09481711f, 0.135553f,
         -0.3804096f, -0.2993183f, 0.5208135f, 0.6664063f};
     arena *a = arena_new(1 << 16);
-    tensor *x = pat(a, 4, (int[]){1, 2, 2, 3}, 0.33, 0.0, 1);
-    tensor *w = pat(a, 4, (int[]){2, 1, 2, 2}, 0.61, 0.3, 0.5);
+    tensor *x = test_sin_pattern(a, 4, (int[]){1, 2, 2, 3}, 0.33, 0.0, 1);
+    tensor *w = test_sin_pattern(a, 4, (int[]){2, 1, 2, 2}, 0.61, 0.3, 0.5);
     tensor_requires_grad(x);
     tensor_requires_grad(w);
     tensor *y = op_conv_transpose2d(a, x, w, NULL, opts(3, 2, 2, 1, 1));
     check_shape(y, 1, 1, 3, 6);
     if (y) {
         CHECK_ARRAY(y->data, want_y, 18, TORCH_TOL, TORCH_TOL);
-        tensor *r = pat(a, 4, y->shape, 0.77, 0.4, 1);
+        tensor *r = test_sin_pattern(a, 4, y->shape, 0.77, 0.4, 1);
         CHECK(tensor_backward(op_sum(a, op_mul(a, y, r), -1, false)) == STATUS_OK);
         CHECK_ARRAY(x->grad, want_dx, 12, TORCH_TOL, TORCH_TOL);
         CHECK_ARRAY(w->grad, want_dw, 8, TORCH_TOL, TORCH_TOL);
@@ -291,7 +277,7 @@ static void test_kernel_accumulates(void) {
 /* Only inputs that require a gradient get one. */
 static void test_grad_only_where_required(void) {
     arena *a = arena_new(1 << 16);
-    tensor *x = leaf_uniform(a, 4, (int[]){1, 2, 3, 3}, 5);
+    tensor *x = test_leaf(a, 4, (int[]){1, 2, 3, 3}, 5, -1.0f, 1.0f);
     tensor *w = tensor_fill(tensor_new(a, 4, (int[]){2, 2, 2, 2}), 0.5f);
     tensor *b = tensor_new(a, 1, (int[]){2});
     tensor *y = op_conv2d(a, x, w, b, conv2d_defaults());
@@ -321,9 +307,9 @@ static void gradcheck_case(const char *name, const conv_case *k) {
     int g = k->o.groups;
     int wshape[4] = {k->transpose ? k->c : k->oc, k->transpose ? k->oc / g : k->c / g, k->kh, k->kw};
     tensor *in[3] = {
-        leaf_uniform(a, 4, (int[]){k->n, k->c, k->h, k->w}, 11),
-        leaf_uniform(a, 4, wshape, 12),
-        k->bias ? leaf_uniform(a, 1, (int[]){k->oc}, 13) : NULL,
+        test_leaf(a, 4, (int[]){k->n, k->c, k->h, k->w}, 11, -1.0f, 1.0f),
+        test_leaf(a, 4, wshape, 12, -1.0f, 1.0f),
+        k->bias ? test_leaf(a, 1, (int[]){k->oc}, 13, -1.0f, 1.0f) : NULL,
     };
     /* Convolution is linear in each input, so central differences carry no truncation
      * error, only float rounding of the outputs (~1e-6 in L, / 2 eps = 1e-4): the default

@@ -1,7 +1,7 @@
 /* test_linalg.c: matmul, linear and gram (ops_linalg.c over the backend's gemm).
  *
  * Checks: hand-computed products; values (and the gram gradient) from PyTorch 1.13 on
- * closed-form inputs (pat() below, so only the outputs are pasted); gradchecks over awkward
+ * closed-form inputs (test_sin_pattern() below, so only the outputs are pasted); gradchecks over awkward
  * sizes, batched and not, with and without bias; gradients reaching only what requires them;
  * and the error paths.
  *
@@ -16,21 +16,7 @@
 
 #define TORCH_TOL 1e-5
 
-/* t[i] = s sin(a i + b) in double, rounded to float, as the PyTorch script's
- *   def pat(shape, a, b, s=1.0): torch.tensor([s*math.sin(a*i+b) for i in range(n)],
- *                                             dtype=torch.float32).reshape(shape) */
-static tensor *pat(arena *ar, int ndim, const int *shape, double a, double b, double s) {
-    tensor *t = tensor_new(ar, ndim, shape);
-    for (int64_t i = 0; t && i < t->numel; i++) t->data[i] = (float)(s * sin(a * (double)i + b));
-    return t;
-}
 
-static tensor *leaf_uniform(arena *a, int ndim, const int *shape, uint64_t seed) {
-    tensor *t = tensor_new(a, ndim, shape);
-    test_fill_uniform(t, seed, -1.0f, 1.0f);
-    tensor_requires_grad(t);
-    return t;
-}
 
 /* ---- hand-computed ---- */
 
@@ -96,7 +82,7 @@ static void test_gram_hand(void) {
 
 /* ---- agreement with PyTorch ---- */
 
-/* PyTorch: torch.bmm(pat((2,3,4), 0.37, 0.1), pat((2,4,5), 0.23, 0.5)) */
+/* PyTorch: torch.bmm(test_sin_pattern((2,3,4), 0.37, 0.1), test_sin_pattern((2,4,5), 0.23, 0.5)) */
 static void test_matmul_torch(void) {
     static const float want[30] = {0.0721494f, -0.2252149f, -0.5107178f, -0.7693228f,
         -0.9874095f, 1.335143f, 1.257288f, 1.113216f, 0.9105136f, 0.659857f, 0.1699697f,
@@ -104,27 +90,27 @@ static void test_matmul_torch(void) {
         -1.060824f, -1.230202f, 1.224701f, 1.130701f, 0.9771509f, 0.7721366f, 0.5264559f,
         0.4893285f, 0.7713648f, 1.012775f, 1.200846f, 1.325671f};
     arena *a = arena_new(1 << 16);
-    tensor *z = op_matmul(a, pat(a, 3, (int[]){2, 3, 4}, 0.37, 0.1, 1),
-                          pat(a, 3, (int[]){2, 4, 5}, 0.23, 0.5, 1));
+    tensor *z = op_matmul(a, test_sin_pattern(a, 3, (int[]){2, 3, 4}, 0.37, 0.1, 1),
+                          test_sin_pattern(a, 3, (int[]){2, 4, 5}, 0.23, 0.5, 1));
     CHECK_OK(z);
     if (z) CHECK_ARRAY(z->data, want, 30, TORCH_TOL, TORCH_TOL);
     arena_free(a);
 }
 
-/* PyTorch: F.linear(pat((3,4), 0.51, -0.2), pat((2,4), 0.19, 0.7), pat((2,), 1.1, 0.3)) */
+/* PyTorch: F.linear(test_sin_pattern((3,4), 0.51, -0.2), test_sin_pattern((2,4), 0.19, 0.7), test_sin_pattern((2,), 1.1, 0.3)) */
 static void test_linear_torch(void) {
     static const float want[6] = {1.976971f, 2.667456f, 1.498224f, 2.717672f, -2.473599f,
                                   -2.263096f};
     arena *a = arena_new(1 << 16);
-    tensor *y = op_linear(a, pat(a, 2, (int[]){3, 4}, 0.51, -0.2, 1),
-                          pat(a, 2, (int[]){2, 4}, 0.19, 0.7, 1), pat(a, 1, (int[]){2}, 1.1, 0.3, 1));
+    tensor *y = op_linear(a, test_sin_pattern(a, 2, (int[]){3, 4}, 0.51, -0.2, 1),
+                          test_sin_pattern(a, 2, (int[]){2, 4}, 0.19, 0.7, 1), test_sin_pattern(a, 1, (int[]){2}, 1.1, 0.3, 1));
     CHECK_OK(y);
     if (y) CHECK_ARRAY(y->data, want, 6, TORCH_TOL, TORCH_TOL);
     arena_free(a);
 }
 
-/* PyTorch: f = pat((2,3,2,5), 0.41, 0.2); F = f.reshape(2, 3, 10);
- * G = F @ F.transpose(1, 2) / 10; (G * pat((2,3,3), 0.77, 0.4)).sum().backward() */
+/* PyTorch: f = test_sin_pattern((2,3,2,5), 0.41, 0.2); F = f.reshape(2, 3, 10);
+ * G = F @ F.transpose(1, 2) / 10; (G * test_sin_pattern((2,3,3), 0.77, 0.4)).sum().backward() */
 static void test_gram_torch(void) {
     static const float want_g[18] = {0.4401623f, -0.321256f, -0.07083099f, -0.321256f,
         0.5987464f, -0.3670916f, -0.07083099f, -0.3670916f, 0.492857f, 0.4060987f, -0.26735f,
@@ -141,13 +127,13 @@ static void test_gram_torch(void) {
         -0.0725219f, -0.1441922f, 0.2183054f, 0.2013879f, 0.1510885f, 0.07574505f,
         -0.01215383f, -0.0980381f, -0.1676717f, -0.2095124f, -0.2166246f, -0.1878295f};
     arena *a = arena_new(1 << 16);
-    tensor *f = pat(a, 4, (int[]){2, 3, 2, 5}, 0.41, 0.2, 1);
+    tensor *f = test_sin_pattern(a, 4, (int[]){2, 3, 2, 5}, 0.41, 0.2, 1);
     tensor_requires_grad(f);
     tensor *g = op_gram(a, f);
     CHECK_OK(g);
     if (g) {
         CHECK_ARRAY(g->data, want_g, 18, TORCH_TOL, TORCH_TOL);
-        tensor *r = pat(a, 3, (int[]){2, 3, 3}, 0.77, 0.4, 1);
+        tensor *r = test_sin_pattern(a, 3, (int[]){2, 3, 3}, 0.77, 0.4, 1);
         CHECK(tensor_backward(op_sum(a, op_mul(a, g, r), -1, false)) == STATUS_OK);
         CHECK_ARRAY(f->grad, want_df, 60, TORCH_TOL, TORCH_TOL);
     }
@@ -179,11 +165,11 @@ static void test_matmul_gradcheck(void) {
         int b = dims[i][0], m = dims[i][1], k = dims[i][2], n = dims[i][3];
         tensor *in[2];
         if (b) {
-            in[0] = leaf_uniform(a, 3, (int[]){b, m, k}, 20 + i);
-            in[1] = leaf_uniform(a, 3, (int[]){b, k, n}, 40 + i);
+            in[0] = test_leaf(a, 3, (int[]){b, m, k}, 20 + i, -1.0f, 1.0f);
+            in[1] = test_leaf(a, 3, (int[]){b, k, n}, 40 + i, -1.0f, 1.0f);
         } else {
-            in[0] = leaf_uniform(a, 2, (int[]){m, k}, 20 + i);
-            in[1] = leaf_uniform(a, 2, (int[]){k, n}, 40 + i);
+            in[0] = test_leaf(a, 2, (int[]){m, k}, 20 + i, -1.0f, 1.0f);
+            in[1] = test_leaf(a, 2, (int[]){k, n}, 40 + i, -1.0f, 1.0f);
         }
         char name[48];
         snprintf(name, sizeof name, "matmul (%d) %dx%d @ %dx%d", b, m, k, k, n);
@@ -200,9 +186,9 @@ static void test_linear_gradcheck(void) {
         arena *a = arena_new(1 << 16);
         int n = dims[i][0], in_f = dims[i][1], out_f = dims[i][2];
         tensor *in[3] = {
-            leaf_uniform(a, 2, (int[]){n, in_f}, 60 + i),
-            leaf_uniform(a, 2, (int[]){out_f, in_f}, 70 + i),
-            dims[i][3] ? leaf_uniform(a, 1, (int[]){out_f}, 80 + i) : NULL,
+            test_leaf(a, 2, (int[]){n, in_f}, 60 + i, -1.0f, 1.0f),
+            test_leaf(a, 2, (int[]){out_f, in_f}, 70 + i, -1.0f, 1.0f),
+            dims[i][3] ? test_leaf(a, 1, (int[]){out_f}, 80 + i, -1.0f, 1.0f) : NULL,
         };
         char name[48];
         snprintf(name, sizeof name, "linear %dx%d -> %d%s", n, in_f, out_f,
@@ -216,7 +202,7 @@ static void test_gram_gradcheck(void) {
     static const int shapes[][4] = {{1, 1, 1, 1}, {1, 3, 5, 7}, {2, 5, 1, 3}, {3, 2, 3, 1}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         arena *a = arena_new(1 << 16);
-        tensor *in[1] = {leaf_uniform(a, 4, shapes[i], 90 + i)};
+        tensor *in[1] = {test_leaf(a, 4, shapes[i], 90 + i, -1.0f, 1.0f)};
         char name[48];
         snprintf(name, sizeof name, "gram (%d, %d, %d, %d)", shapes[i][0], shapes[i][1],
                  shapes[i][2], shapes[i][3]);
@@ -229,7 +215,7 @@ static void test_gram_gradcheck(void) {
 static void test_grad_only_where_required(void) {
     arena *a = arena_new(1 << 16);
     tensor *x = tensor_fill(tensor_new(a, 2, (int[]){2, 3}), 1.0f);
-    tensor *w = leaf_uniform(a, 2, (int[]){4, 3}, 3);
+    tensor *w = test_leaf(a, 2, (int[]){4, 3}, 3, -1.0f, 1.0f);
     tensor *b = tensor_new(a, 1, (int[]){4});
     for (int k = 0; k < 2; k++)
         CHECK(tensor_backward(op_sum(a, op_linear(a, x, w, b), -1, false)) == STATUS_OK);

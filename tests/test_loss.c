@@ -12,13 +12,6 @@
 #include "gradcheck.h"
 #include "harness.h"
 
-static tensor *rand_tensor(arena *a, int ndim, const int *shape, uint64_t seed, float lo,
-                           float hi) {
-    tensor *t = tensor_new(a, ndim, shape);
-    test_fill_uniform(t, seed, lo, hi);
-    tensor_requires_grad(t);
-    return t;
-}
 
 typedef tensor *(*loss_fn)(arena *, tensor *, tensor *);
 
@@ -97,9 +90,9 @@ static void test_loss_gradcheck(void) {
     static const int ndims[] = {4, 1, 3, 1};
     arena *a = arena_new(1 << 20);
     for (int k = 0; k < 4; k++) {
-        tensor *x = rand_tensor(a, ndims[k], shapes[k], 200 + k, -2, 2);
-        tensor *t = rand_tensor(a, ndims[k], shapes[k], 300 + k, -2, 2);
-        tensor *p = rand_tensor(a, ndims[k], shapes[k], 400 + k, 0, 1);  /* probabilities */
+        tensor *x = test_leaf(a, ndims[k], shapes[k], 200 + k, -2, 2);
+        tensor *t = test_leaf(a, ndims[k], shapes[k], 300 + k, -2, 2);
+        tensor *p = test_leaf(a, ndims[k], shapes[k], 400 + k, 0, 1);  /* probabilities */
         gradcheck("mse", mse_fn, (tensor *[]){x, t}, 2, NULL, gradcheck_defaults());
         gradcheck("l1", l1_fn, (tensor *[]){x, t}, 2, NULL, gradcheck_defaults());
         gradcheck("bce_with_logits", bce_fn, (tensor *[]){x, p}, 2, NULL, gradcheck_defaults());
@@ -155,7 +148,7 @@ static void test_tv_gradcheck(void) {
     static const int shapes[][4] = {{1, 3, 5, 7}, {1, 1, 1, 7}, {3, 1, 5, 1}, {2, 1, 3, 3}};
     arena *a = arena_new(1 << 20);
     for (int k = 0; k < 4; k++) {
-        tensor *x = rand_tensor(a, 4, shapes[k], 500 + k, -2, 2);
+        tensor *x = test_leaf(a, 4, shapes[k], 500 + k, -2, 2);
         gradcheck("tv", tv_fn, (tensor *[]){x}, 1, NULL, gradcheck_defaults());
     }
     arena_free(a);

@@ -17,13 +17,6 @@ static const float X[12] = {0.5f, -1.0f, 2.0f, 1.5f, 0.25f, -0.75f,
                             3.0f, 0.0f, -2.0f, 1.0f, 1.0f, 4.0f};
 static const float GAMMA[2] = {1.5f, -0.5f}, BETA[2] = {0.25f, 2.0f};
 
-static tensor *rand_tensor(arena *a, int ndim, const int *shape, uint64_t seed, float lo,
-                           float hi) {
-    tensor *t = tensor_new(a, ndim, shape);
-    test_fill_uniform(t, seed, lo, hi);
-    tensor_requires_grad(t);
-    return t;
-}
 
 /* True when the last error has status s and its message names every string in want. */
 static bool error_names(status s, const char *want1, const char *want2) {
@@ -68,9 +61,9 @@ static void test_instance_norm_gradcheck(void) {
     arena *a = arena_new(1 << 20);
     for (int k = 0; k < 4; k++) {
         const int *s = shapes[k];
-        tensor *x = rand_tensor(a, 4, s, 10 + k, -2, 2);
-        tensor *g = rand_tensor(a, 1, &s[1], 20 + k, 0.5f, 1.5f);
-        tensor *b = rand_tensor(a, 1, &s[1], 30 + k, -1, 1);
+        tensor *x = test_leaf(a, 4, s, 10 + k, -2, 2);
+        tensor *g = test_leaf(a, 1, &s[1], 20 + k, 0.5f, 1.5f);
+        tensor *b = test_leaf(a, 1, &s[1], 30 + k, -1, 1);
         gradcheck("instance_norm affine", instance_norm_fn, (tensor *[]){x, g, b}, 3, NULL,
                   gradcheck_defaults());
         gradcheck("instance_norm", instance_norm_fn, (tensor *[]){x, NULL, NULL}, 3, NULL,
@@ -125,9 +118,9 @@ static void test_batch_norm_gradcheck(void) {
     arena *a = arena_new(1 << 20);
     for (int k = 0; k < 4; k++) {
         const int *s = shapes[k];
-        tensor *x = rand_tensor(a, 4, s, 40 + k, -2, 2);
-        tensor *g = rand_tensor(a, 1, &s[1], 50 + k, 0.5f, 1.5f);
-        tensor *b = rand_tensor(a, 1, &s[1], 60 + k, -1, 1);
+        tensor *x = test_leaf(a, 4, s, 40 + k, -2, 2);
+        tensor *g = test_leaf(a, 1, &s[1], 50 + k, 0.5f, 1.5f);
+        tensor *b = test_leaf(a, 1, &s[1], 60 + k, -1, 1);
         tensor *rm = tensor_new(a, 1, &s[1]), *rv = tensor_new(a, 1, &s[1]);
         test_fill_uniform(rm, 70 + k, -0.5f, 0.5f);
         test_fill_uniform(rv, 80 + k, 0.5f, 2.0f);
@@ -206,8 +199,8 @@ static void test_adain_gradcheck(void) {
     static const int ss[][4] = {{1, 3, 3, 1}, {3, 1, 7, 1}, {2, 2, 5, 5}};
     arena *a = arena_new(1 << 20);
     for (int k = 0; k < 3; k++) {
-        tensor *x = rand_tensor(a, 4, xs[k], 90 + k, -2, 2);
-        tensor *s = rand_tensor(a, 4, ss[k], 100 + k, -1, 3);
+        tensor *x = test_leaf(a, 4, xs[k], 90 + k, -2, 2);
+        tensor *s = test_leaf(a, 4, ss[k], 100 + k, -1, 3);
         gradcheck("adain", adain_fn, (tensor *[]){x, s}, 2, NULL, gradcheck_defaults());
     }
     arena_free(a);

@@ -387,18 +387,6 @@ static void test_pad_gradcheck(void) {
 
 /* ---- errors ---- */
 
-/* expr must return NULL with status s and a message containing `part`. */
-#define CHECK_FAILS(expr, s, part)                                                         \
-    do {                                                                                   \
-        error_clear();                                                                     \
-        tensor *r_ = (expr);                                                               \
-        CHECK_MSG(r_ == NULL, "%s succeeded", #expr);                                      \
-        CHECK_MSG(error_status() == (s), "%s: status %s, want %s (%s)", #expr,             \
-                  status_name(error_status()), status_name(s), error_message());          \
-        CHECK_MSG(strstr(error_message(), (part)) != NULL, "%s: message '%s' lacks '%s'",  \
-                  #expr, error_message(), (part));                                        \
-        error_clear();                                                                     \
-    } while (0)
 
 static void test_spatial_errors(void) {
     arena *a = arena_new(1 << 16);

@@ -25,6 +25,7 @@
  *       arena_reset(step);
  *   }
  *   if (fabsf(x->data[0]) > 0.05f || fabsf(x->data[1]) > 0.05f) return 1;
+ *   optim_free(opt);
  *   arena_free(step); arena_free(params);
  * EXAMPLE_END
  */

@@ -12,7 +12,9 @@
  *
  * Checkpoints (checkpoint_save/load) are safetensors files holding a model's named tensors,
  * an optimiser's state tensors (prefixed "optim.") and metadata: "format": "atelier-checkpoint",
- * "version": "1", "step", and the optimiser's name.
+ * "version": "1", "step" (the caller's), "optim" (the optimiser's name, or "none") and
+ * "optim_steps" (the optimiser's own update count, which Adam's bias correction needs).
+ * Loading with opt == NULL loads the model tensors only (weights for inference).
  *
  * Example:
  * EXAMPLE_INCLUDES
@@ -28,6 +30,7 @@
  *   tensor *back = safetensors_get(f, a, "layer.weight");
  *   if (!back || back->ndim != 2 || back->shape[1] != 3 || back->data[5] != 0.5f) return 1;
  *   if (strcmp(safetensors_metadata(f, "author"), "example") != 0) return 1;
+ *   if (safetensors_metadata_count(f) != 1 || strcmp(safetensors_metadata_key(f, 0), "author")) return 1;
  *   tensor *wrong = tensor_new(a, 2, (int[]){3, 2});
  *   if (safetensors_load_into(f, "layer.weight", wrong) == STATUS_OK) return 1;  // shape mismatch
  *   error_clear();
@@ -56,6 +59,8 @@ const char *safetensors_name(const safetensors *f, int i);     /* in file order 
 int safetensors_shape(const safetensors *f, const char *name, int64_t shape[8]);
 const char *safetensors_dtype(const safetensors *f, const char *name);  /* "F32"... or NULL */
 const char *safetensors_metadata(const safetensors *f, const char *key); /* NULL if absent */
+int safetensors_metadata_count(const safetensors *f);
+const char *safetensors_metadata_key(const safetensors *f, int i);      /* in file order */
 
 /* A new float32 tensor (up to 4 dims) in a; NULL and error_set if absent or unsupported. */
 tensor *safetensors_get(const safetensors *f, arena *a, const char *name);

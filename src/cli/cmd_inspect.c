@@ -1,15 +1,12 @@
 /* cmd_inspect.c: `atelier inspect FILE.safetensors`: list a file's tensors and metadata.
  *
  * The file is validated by safetensors_open like any other load, so inspect is also the
- * way to ask "why is this file refused?". The public API looks metadata up by key only,
- * so the keys are listed by parsing the (already validated) header again with the
- * library's private JSON parser.
+ * way to ask "why is this file refused?".
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../json.h"
 #include "atelier/safetensors.h"
 #include "cli.h"
 
@@ -21,25 +18,6 @@ static void inspect_usage(FILE *out) {
             "file order, then the file's metadata (key: value).\n"
             "\n"
             "  -h, --help   print this help and exit\n");
-}
-
-/* The __metadata__ object of a file that safetensors_open accepted, or NULL. */
-static json_value *read_header(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    unsigned char len8[8];
-    char *text = NULL;
-    json_value *v = NULL;
-    if (!fp || fread(len8, 1, 8, fp) != 8) goto done;
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
-    text = malloc(n + 1);  /* n <= 100 MB: safetensors_open checked it */
-    if (!text || fread(text, 1, n, fp) != n) goto done;
-    json_error err;
-    v = json_parse(text, n, &err);
-done:
-    free(text);
-    if (fp) fclose(fp);
-    return v;
 }
 
 static void print_tensors(const safetensors *f) {
@@ -59,16 +37,12 @@ static void print_tensors(const safetensors *f) {
     }
 }
 
-static void print_metadata(const safetensors *f, const json_value *header) {
-    const json_value *meta = json_get(header, "__metadata__");
-    if (!meta || meta->count == 0) {
-        printf("metadata: none\n");
-        return;
-    }
-    printf("metadata:\n");
-    for (int i = 0; i < meta->count; i++) {
-        const char *value = safetensors_metadata(f, meta->keys[i]);  /* NULL if the file changed */
-        printf("  %s: %s\n", meta->keys[i], value ? value : "?");
+static void print_metadata(const safetensors *f) {
+    int n = safetensors_metadata_count(f);
+    printf(n ? "metadata:\n" : "metadata: none\n");
+    for (int i = 0; i < n; i++) {
+        const char *key = safetensors_metadata_key(f, i);
+        printf("  %s: %s\n", key, safetensors_metadata(f, key));
     }
 }
 
@@ -98,11 +72,9 @@ int cmd_inspect(int argc, char **argv) {
         fprintf(stderr, "atelier inspect: %s\n", error_message());
         return 1;
     }
-    json_value *header = read_header(path);
     printf("%s: %d tensor%s\n", path, safetensors_count(f), safetensors_count(f) == 1 ? "" : "s");
     print_tensors(f);
-    print_metadata(f, header);
-    json_free(header);
+    print_metadata(f);
     safetensors_close(f);
     return 0;
 }

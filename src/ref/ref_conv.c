@@ -40,36 +40,16 @@ static conv_geom geom_transpose(const conv2d_params *p) {
                        p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dil_h, p->dil_w};
 }
 
-/* S (N, SC, SH, SW) += conv of L (N, LC, LH, LW) with W (SC, LC/groups, KH, KW). */
-static void conv_gather(float *S, const float *L, const float *W, const conv_geom *g) {
+/* Every connection of the convolution: S[n, s, i, j] sees L[n, l, li, lj] through weight
+ * W[s, l, kh, kw] with li = i stride - pad + kh dil (likewise lj), l in s's group.
+ * gather: S (N, SC, SH, SW) += W * L   (conv2d forward, conv_transpose2d's dx)
+ * scatter: L (N, LC, LH, LW) += W^T * S (its transpose: conv2d's dx, conv_transpose2d forward) */
+static void conv_connect(float *S, float *L, const float *W, const conv_geom *g, bool gather) {
     int scg = g->sc / g->groups, lcg = g->lc / g->groups;
     for (int n = 0; n < g->n; n++)
     for (int s = 0; s < g->sc; s++)
     for (int l = 0; l < lcg; l++) {
         float *sp = S + ((int64_t)n * g->sc + s) * g->sh * g->sw;
-        const float *lp = L + ((int64_t)n * g->lc + s / scg * lcg + l) * g->lh * g->lw;
-        const float *wp = W + ((int64_t)s * lcg + l) * g->kh * g->kw;
-        for (int kh = 0; kh < g->kh; kh++)
-        for (int kw = 0; kw < g->kw; kw++)
-        for (int i = 0; i < g->sh; i++) {
-            int li = i * g->st_h - g->pad_h + kh * g->dil_h;
-            if (li < 0 || li >= g->lh) continue;
-            for (int j = 0; j < g->sw; j++) {
-                int lj = j * g->st_w - g->pad_w + kw * g->dil_w;
-                if (lj >= 0 && lj < g->lw)
-                    sp[i * g->sw + j] += wp[kh * g->kw + kw] * lp[li * g->lw + lj];
-            }
-        }
-    }
-}
-
-/* L (N, LC, LH, LW) += the transpose of the gather: each S element spread over its window. */
-static void conv_scatter(float *L, const float *S, const float *W, const conv_geom *g) {
-    int scg = g->sc / g->groups, lcg = g->lc / g->groups;
-    for (int n = 0; n < g->n; n++)
-    for (int s = 0; s < g->sc; s++)
-    for (int l = 0; l < lcg; l++) {
-        const float *sp = S + ((int64_t)n * g->sc + s) * g->sh * g->sw;
         float *lp = L + ((int64_t)n * g->lc + s / scg * lcg + l) * g->lh * g->lw;
         const float *wp = W + ((int64_t)s * lcg + l) * g->kh * g->kw;
         for (int kh = 0; kh < g->kh; kh++)
@@ -79,8 +59,10 @@ static void conv_scatter(float *L, const float *S, const float *W, const conv_ge
             if (li < 0 || li >= g->lh) continue;
             for (int j = 0; j < g->sw; j++) {
                 int lj = j * g->st_w - g->pad_w + kw * g->dil_w;
-                if (lj >= 0 && lj < g->lw)
-                    lp[li * g->lw + lj] += wp[kh * g->kw + kw] * sp[i * g->sw + j];
+                if (lj < 0 || lj >= g->lw) continue;
+                float w = wp[kh * g->kw + kw];
+                if (gather) sp[i * g->sw + j] += w * lp[li * g->lw + lj];
+                else lp[li * g->lw + lj] += w * sp[i * g->sw + j];
             }
         }
     }
@@ -137,13 +119,13 @@ void ref_conv2d_forward(float *y, const float *x, const float *w, const float *b
                         const conv2d_params *p) {
     conv_geom g = geom_conv(p);
     bias_fill(y, b, p->n, p->oc, (int64_t)p->oh * p->ow);
-    conv_gather(y, x, w, &g);
+    conv_connect(y, (float *)x, w, &g, true);
 }
 
 void ref_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                          const float *w, const conv2d_params *p) {
     conv_geom g = geom_conv(p);
-    if (dx) conv_scatter(dx, dy, w, &g);
+    if (dx) conv_connect((float *)dy, dx, w, &g, false);
     if (dw) conv_wgrad(dw, dy, x, &g);
     if (db) bias_grad(db, dy, p->n, p->oc, (int64_t)p->oh * p->ow);
 }
@@ -154,13 +136,13 @@ void ref_conv_transpose2d_forward(float *y, const float *x, const float *w, cons
                                   const conv2d_params *p) {
     conv_geom g = geom_transpose(p);
     bias_fill(y, b, p->n, p->oc, (int64_t)p->oh * p->ow);
-    conv_scatter(y, x, w, &g);
+    conv_connect((float *)x, y, w, &g, false);
 }
 
 void ref_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dy,
                                    const float *x, const float *w, const conv2d_params *p) {
     conv_geom g = geom_transpose(p);
-    if (dx) conv_gather(dx, dy, w, &g);
+    if (dx) conv_connect(dx, (float *)dy, w, &g, true);
     if (dw) conv_wgrad(dw, x, dy, &g);
     if (db) bias_grad(db, dy, p->n, p->oc, (int64_t)p->oh * p->ow);
 }
