@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: all deps build demo test sanitize clean
+.PHONY: all deps build demo test sanitize bench clean
 
 all: build
 
@@ -25,6 +25,10 @@ sanitize: deps
 	@cmake -S . -B build-asan -DATELIER_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/run-tests.sh build-asan
+
+# Atelier against PyTorch on this machine, one row per workload (a few minutes; not a test).
+bench: build
+	@sh scripts/bench.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -1,12 +1,18 @@
 #!/bin/sh
-# Run every test binary and header example of a build directory; print one line per binary
-# and, last, the total "N passed, N failed" (a header example counts as one case).
+# Run every test binary and header example of a build directory, once on each backend the
+# build has (the reference, then the default fast one); print one line per binary and, last,
+# the total "N passed, N failed" (a header example counts as one case).
 # Exit status 1 if anything failed or a binary crashed before its summary.
 # usage: scripts/run-tests.sh BUILD_DIR
 build="${1:-build}"
+backends=$("$build/atelier" --version | sed -nE 's/.*\(backends? (.*)\)/\1/p' | tr -d ',')
+[ -n "$backends" ] || backends=ref
 passed=0; failed=0; skipped=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+for be in $backends; do
+echo "== backend $be"
+export ATELIER_BACKEND=$be
 for t in "$build"/test_* "$build"/example_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
@@ -41,6 +47,7 @@ for t in "$build"/test_* "$build"/example_*; do
         fi
       fi ;;
   esac
+done
 done
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"
 else echo "$passed passed, $failed failed"; fi

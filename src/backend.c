@@ -1,18 +1,36 @@
 /* backend.c: which backend the ops run on (see backend.h). */
 #include "atelier/backend.h"
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
-/* Every backend built into this library; the first is the default. Faster backends are
- * listed ahead of the reference one as they land. */
+/* Every backend built into this library, fastest first: the first is the default. */
+#ifdef ATELIER_HAVE_CPU
+const backend *backend_cpu(void);
+void cpu_set_threads(int n);
+#define BACKEND_LIST backend_cpu(), backend_ref()
+#define SET_THREADS(n) cpu_set_threads(n)
+#else
+#define BACKEND_LIST backend_ref()
+#define SET_THREADS(n) (void)(n)
+#endif
+
+void backend_set_threads(int n) { SET_THREADS(n); }
+
 static const backend *backends(int i) {
-    switch (i) {
-    case 0: return backend_ref();
-    default: return NULL;
-    }
+    const backend *list[] = {BACKEND_LIST, NULL};
+    return list[i];
 }
 
 static const backend *g_current;
+
+const char *backend_names(void) {
+    static char names[128];
+    if (!names[0])
+        for (int i = 0; backends(i); i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", backends(i)->name);
+    return names;
+}
 
 const backend *backend_find(const char *name) {
     for (int i = 0; backends(i); i++)
@@ -22,7 +40,7 @@ const backend *backend_find(const char *name) {
 
 status backend_select(const char *name) {
     const backend *b = backend_find(name);
-    if (!b) return error_set(STATUS_ARG, "no backend named '%s' in this build (have: ref)", name);
+    if (!b) return error_set(STATUS_ARG, "no backend named '%s' in this build (have: %s)", name, backend_names());
     g_current = b;
     return STATUS_OK;
 }

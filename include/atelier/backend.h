@@ -197,5 +197,9 @@ const backend *backend_current(void);      /* selects ATELIER_BACKEND (or the de
 status backend_select(const char *name);   /* STATUS_ARG if no such backend is built */
 const backend *backend_find(const char *name); /* NULL if not built */
 const backend *backend_ref(void);          /* the reference backend, always built */
+const char *backend_names(void);           /* "cpu, ref": the backends of this build */
+/* The cpu backend's threads (OpenMP and OpenBLAS); 0 = all cores. Results never depend on
+ * it beyond float rounding in oneDNN's and OpenBLAS's sums. */
+void backend_set_threads(int n);
 
 #endif

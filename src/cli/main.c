@@ -18,7 +18,7 @@ static void usage(FILE *f) {
                "Atelier %s: neural style transfer and GANs, in one native program.\n\ncommands:\n",
             ATELIER_VERSION);
     for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
-    fprintf(f, "\nenvironment:\n  ATELIER_BACKEND  the backend the ops run on (default: the fastest built; 'ref': the reference)\n");
+    fprintf(f, "\nenvironment:\n  ATELIER_BACKEND  the backend the ops run on: %s (default: the first)\n", backend_names());
 }
 
 int main(int argc, char **argv) {
@@ -27,12 +27,12 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("atelier %s (backend %s)\n", ATELIER_VERSION, backend_current()->name);
+        printf("atelier %s (backends %s)\n", ATELIER_VERSION, backend_names());
         return 0;
     }
     const char *be = getenv("ATELIER_BACKEND");
     if (be && *be && !backend_find(be)) {
-        fprintf(stderr, "atelier: ATELIER_BACKEND=%s is not a backend of this build (try 'ref')\n", be);
+        fprintf(stderr, "atelier: ATELIER_BACKEND=%s is not a backend of this build (have: %s)\n", be, backend_names());
         return 2;
     }
     for (int i = 0; i < NCOMMANDS; i++)
