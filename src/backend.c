@@ -7,8 +7,9 @@
 /* Every backend built into this library, fastest first: the first is the default. */
 #ifdef ATELIER_HAVE_CPU
 const backend *backend_cpu(void);
+const backend *backend_cpu_bf16(void);
 void cpu_set_threads(int n);
-#define BACKEND_LIST backend_cpu(), backend_ref()
+#define BACKEND_LIST backend_cpu(), backend_ref(), backend_cpu_bf16()
 #define SET_THREADS(n) cpu_set_threads(n)
 #else
 #define BACKEND_LIST backend_ref()

@@ -118,6 +118,16 @@ static void conv2d_backward(tensor *y) {
                                        ops_grad_or_null(b), y->grad, x->data, w->data, y->saved);
 }
 
+/* relu(conv): dy masked by y > 0 (the ReLU's derivative, 0 at 0 as op_relu), then conv's. */
+static void conv2d_relu_backward(tensor *y) {
+    tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
+    float *masked = arena_alloc(y->arena, sizeof(float) * y->numel);
+    ATELIER_ASSERT(masked != NULL);  /* out of memory mid-backward: nothing to recover */
+    for (int64_t i = 0; i < y->numel; i++) masked[i] = y->data[i] > 0 ? y->grad[i] : 0.0f;
+    backend_current()->conv2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
+                                       ops_grad_or_null(b), masked, x->data, w->data, y->saved);
+}
+
 static void conv_transpose2d_backward(tensor *y) {
     tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
     backend_current()->conv_transpose2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
@@ -126,13 +136,14 @@ static void conv_transpose2d_backward(tensor *y) {
 }
 
 /* The shared body: validate, allocate y (N, OC, OH, OW), save the geometry, run forward. */
-static tensor *conv_op(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o, bool transpose) {
-    const char *op = transpose ? "conv_transpose2d" : "conv2d";
+static tensor *conv_op(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o, bool transpose,
+                       bool relu) {
+    const char *op = transpose ? "conv_transpose2d" : relu ? "conv2d_relu" : "conv2d";
     conv2d_params p;
     if (!x || !w || !conv_geometry(op, x, w, b, o, transpose, &p)) return NULL;
-    tensor *y = tensor_op_result(a, 4, (int[]){p.n, p.oc, p.oh, p.ow}, op,
-                                 transpose ? conv_transpose2d_backward : conv2d_backward,
-                                 (tensor *[]){x, w, b}, 3);
+    p.relu = relu;
+    backward_fn bw = transpose ? conv_transpose2d_backward : relu ? conv2d_relu_backward : conv2d_backward;
+    tensor *y = tensor_op_result(a, 4, (int[]){p.n, p.oc, p.oh, p.ow}, op, bw, (tensor *[]){x, w, b}, 3);
     if (!y) return NULL;
     if (y->backward) {
         conv2d_params *saved = arena_alloc(a, sizeof *saved);
@@ -149,10 +160,14 @@ static tensor *conv_op(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o,
 
 tensor *op_conv2d(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o) {
     // x (N, C, H, W), w (OC, C/groups, KH, KW), b (OC) or NULL -> (N, OC, OH, OW)
-    return conv_op(a, x, w, b, o, false);
+    return conv_op(a, x, w, b, o, false, false);
+}
+
+tensor *op_conv2d_relu(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o) {
+    return conv_op(a, x, w, b, o, false, true);
 }
 
 tensor *op_conv_transpose2d(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o) {
     // x (N, C, H, W), w (C, OC/groups, KH, KW), b (OC) or NULL -> (N, OC, OH, OW)
-    return conv_op(a, x, w, b, o, true);
+    return conv_op(a, x, w, b, o, true, false);
 }

@@ -453,7 +453,44 @@ static void test_conv_transpose2d_errors(void) {
     arena_free(a);
 }
 
+/* The fused relu(conv) against the two ops it replaces: values and every gradient, on
+ * whichever backend runs this test (the ReLU is a oneDNN post-op on the cpu backend). */
+static tensor *apply_conv_relu(arena *a, tensor **in, void *user) {
+    conv2d_opts o = conv2d_defaults();
+    o.pad = 1; o.stride = 2;
+    return user ? op_conv2d_relu(a, in[0], in[1], in[2], o) : op_relu(a, op_conv2d(a, in[0], in[1], in[2], o));
+}
+
+static void test_conv2d_relu_matches_composition(void) {
+    arena *a = arena_new(1 << 20), *s = arena_new(1 << 20);
+    tensor *in[3] = {test_leaf(a, 4, (int[]){2, 5, 9, 7}, 1, -1, 1), test_leaf(a, 4, (int[]){6, 5, 3, 3}, 2, -0.3f, 0.3f),
+                     test_leaf(a, 1, (int[]){6}, 3, -0.2f, 0.2f)};
+    float *want[4], *got[4];
+    for (int fused = 0; fused < 2; fused++) {
+        for (int i = 0; i < 3; i++) tensor_zero_grad(in[i]);
+        tensor *y = apply_conv_relu(s, in, fused ? (void *)1 : NULL);
+        tensor *loss = op_sum(s, op_mul(s, y, tensor_fill(tensor_like(s, y), 0.5f)), -1, false);
+        CHECK_OK(loss);
+        if (!loss || tensor_backward(loss) != STATUS_OK) { arena_free(a); arena_free(s); return; }
+        float **dst = fused ? got : want;
+        dst[0] = arena_alloc(a, sizeof(float) * y->numel);
+        memcpy(dst[0], y->data, sizeof(float) * y->numel);
+        for (int i = 0; i < 3; i++) {
+            dst[i + 1] = arena_alloc(a, sizeof(float) * in[i]->numel);
+            memcpy(dst[i + 1], in[i]->grad, sizeof(float) * in[i]->numel);
+        }
+        if (fused) CHECK(strcmp(y->op, "conv2d_relu") == 0);
+        arena_reset(s);
+    }
+    int64_t n[4] = {2 * 6 * 5 * 4, in[0]->numel, in[1]->numel, in[2]->numel};
+    for (int i = 0; i < 4; i++) CHECK(test_close_array(__FILE__, __LINE__, "fused vs relu(conv)", got[i], want[i], n[i], 1e-5, 1e-5));
+    gradcheck_opts go = gradcheck_defaults();
+    CHECK(gradcheck("conv2d_relu", apply_conv_relu, in, 3, (void *)1, go));
+    arena_free(a); arena_free(s);
+}
+
 int main(void) {
+    RUN(test_conv2d_relu_matches_composition);
     RUN(test_conv2d_hand);
     RUN(test_conv_transpose2d_hand);
     RUN(test_conv2d_groups_hand);

@@ -71,6 +71,8 @@ typedef struct conv2d_params {
     int oh, ow;
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     int out_pad_h, out_pad_w;  /* conv_transpose2d only */
+    bool relu;                 /* conv2d forward only: y = max(0, conv + b), fused. Backward
+                                * kernels ignore it: the op masks dy by y > 0 first. */
 } conv2d_params;
 
 /* Pooling geometry: x (N, C, H, W), y (N, C, OH, OW),

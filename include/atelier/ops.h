@@ -84,6 +84,9 @@ typedef struct conv2d_opts {
 conv2d_opts conv2d_defaults(void);      /* stride 1, pad 0, dilation 1, groups 1 */
 tensor *op_conv2d(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o); /* b may be NULL */
 tensor *op_conv_transpose2d(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o);
+/* relu(conv2d(x, w, b)) in one pass over the output (the ReLU fused into the convolution, as
+ * VGG and most generators use it); the same values and gradients as the two ops. */
+tensor *op_conv2d_relu(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o);
 
 /* ---- pooling, resizing, padding: x (N, C, H, W) ---- */
 tensor *op_avg_pool2d(arena *a, tensor *x, int kernel, int stride, int pad);

@@ -1,5 +1,5 @@
 /* cpu.h: the fast CPU backend's kernels. Same contracts as backend.h; each is tested
- * against the reference backend (tests/test_backend_cpu.c). oneDNN runs the convolutions,
+ * against the reference backend (tests/test_cpu_backend.c, test_cpu_conv.c, test_cpu_kernels.c). oneDNN runs the convolutions,
  * OpenBLAS the gemm, OpenMP the rest. Kernels without a fast version use the reference's.
  *
  * Thread-count independence: every OpenMP loop partitions its OUTPUT among threads, and
@@ -25,6 +25,16 @@ void cpu_conv_transpose2d_forward(float *y, const float *x, const float *w, cons
                                   const conv2d_params *p);
 void cpu_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dy,
                                    const float *x, const float *w, const conv2d_params *p);
+
+/* The same on bfloat16 inputs (float32 outputs and accumulation): the cpu-bf16 backend. */
+void cpu_bf16_conv2d_forward(float *y, const float *x, const float *w, const float *b,
+                             const conv2d_params *p);
+void cpu_bf16_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                              const float *w, const conv2d_params *p);
+void cpu_bf16_conv_transpose2d_forward(float *y, const float *x, const float *w,
+                                       const float *b, const conv2d_params *p);
+void cpu_bf16_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dy,
+                                        const float *x, const float *w, const conv2d_params *p);
 
 /* cpu_eltwise.c (OpenMP) */
 void cpu_binary_forward(binop op, float *y, const float *a, const float *b,

@@ -120,6 +120,8 @@ void ref_conv2d_forward(float *y, const float *x, const float *w, const float *b
     conv_geom g = geom_conv(p);
     bias_fill(y, b, p->n, p->oc, (int64_t)p->oh * p->ow);
     conv_connect(y, (float *)x, w, &g, true);
+    if (p->relu)
+        for (int64_t i = 0; i < (int64_t)p->n * p->oc * p->oh * p->ow; i++) y[i] = y[i] > 0 ? y[i] : 0;
 }
 
 void ref_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
