@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""bench_torch.py: the workloads of bench/bench.c in PyTorch, one per process.
+
+usage: bench_torch.py WORKLOAD [--iters N] [--threads T]
+
+Prints the same JSON line as atelier_bench (name, ms = median of N timed iterations after
+2 warm-ups, gflop counted the same way, peak_rss_mb from getrusage). The models are
+written here, as the references define them (torchvision's vgg19().features,
+pytorch/examples fast_neural_style TransformerNet and dcgan, naoto0804/pytorch-AdaIN's
+decoder), so that only torch itself is needed. float32 throughout.
+"""
+import argparse
+import json
+import resource
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WARMUP = 2
+
+# ---- VGG-19 features (torchvision) ----
+VGG_CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+           512, 512, 512, 512, "M"]
+VGG_NAMES = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3",
+             "relu3_4", "relu4_1", "relu4_2", "relu4_3", "relu4_4", "relu5_1", "relu5_2",
+             "relu5_3", "relu5_4"]
+
+
+def vgg19_features(last):
+    """torchvision's vgg19().features up to the ReLU named last, and {features index: name}."""
+    layers, names, c, k = [], {}, 3, 0
+    for v in VGG_CFG:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+            continue
+        conv = nn.Conv2d(c, v, 3, padding=1)
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        nn.init.zeros_(conv.bias)
+        layers += [conv, nn.ReLU(inplace=False)]
+        names[len(layers) - 1] = VGG_NAMES[k]
+        c = v
+        if VGG_NAMES[k] == last:
+            break
+        k += 1
+    return nn.Sequential(*layers), names
+
+
+def vgg_forward(features, names, x, wanted):
+    out = {}
+    for i, layer in enumerate(features):
+        x = layer(x)
+        if names.get(i) in wanted:
+            out[names[i]] = x
+    return [out[n] for n in wanted]
+
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def normalize(x):
+    return (x - MEAN) / STD
+
+
+def gram(f):
+    n, c, h, w = f.shape
+    f = f.reshape(n, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+
+
+def conv_flop(n, c, oc, oh, ow, k):
+    return 2.0 * n * oc * oh * ow * c * k * k
+
+
+# ---- Johnson et al. (pytorch/examples fast_neural_style) ----
+class ConvLayer(nn.Module):
+    def __init__(self, c, oc, k, stride):
+        super().__init__()
+        self.reflection_pad = nn.ReflectionPad2d(k // 2)
+        self.conv2d = nn.Conv2d(c, oc, k, stride)
+
+    def forward(self, x):
+        return self.conv2d(self.reflection_pad(x))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = ConvLayer(c, c, 3, 1)
+        self.in1 = nn.InstanceNorm2d(c, affine=True)
+        self.conv2 = ConvLayer(c, c, 3, 1)
+        self.in2 = nn.InstanceNorm2d(c, affine=True)
+
+    def forward(self, x):
+        out = F.relu(self.in1(self.conv1(x)))
+        return self.in2(self.conv2(out)) + x
+
+
+class UpsampleConvLayer(nn.Module):
+    def __init__(self, c, oc, k, stride, upsample):
+        super().__init__()
+        self.upsample = upsample
+        self.reflection_pad = nn.ReflectionPad2d(k // 2)
+        self.conv2d = nn.Conv2d(c, oc, k, stride)
+
+    def forward(self, x):
+        x = F.interpolate(x, mode="nearest", scale_factor=self.upsample)
+        return self.conv2d(self.reflection_pad(x))
+
+
+class TransformerNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.in1 = ConvLayer(3, 32, 9, 1), nn.InstanceNorm2d(32, affine=True)
+        self.conv2, self.in2 = ConvLayer(32, 64, 3, 2), nn.InstanceNorm2d(64, affine=True)
+        self.conv3, self.in3 = ConvLayer(64, 128, 3, 2), nn.InstanceNorm2d(128, affine=True)
+        self.res1, self.res2, self.res3, self.res4, self.res5 = [ResidualBlock(128) for _ in range(5)]
+        self.deconv1, self.in4 = UpsampleConvLayer(128, 64, 3, 1, 2), nn.InstanceNorm2d(64, affine=True)
+        self.deconv2, self.in5 = UpsampleConvLayer(64, 32, 3, 1, 2), nn.InstanceNorm2d(32, affine=True)
+        self.deconv3 = ConvLayer(32, 3, 9, 1)
+
+    def forward(self, x):
+        y = F.relu(self.in1(self.conv1(x)))
+        y = F.relu(self.in2(self.conv2(y)))
+        y = F.relu(self.in3(self.conv3(y)))
+        y = self.res5(self.res4(self.res3(self.res2(self.res1(y)))))
+        y = F.relu(self.in4(self.deconv1(y)))
+        y = F.relu(self.in5(self.deconv2(y)))
+        return self.deconv3(y)
+
+
+# ---- AdaIN decoder (naoto0804/pytorch-AdaIN) ----
+def adain_decoder():
+    def block(c, oc, relu=True):
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(c, oc, 3)]
+        return layers + [nn.ReLU()] if relu else layers
+    up = [nn.Upsample(scale_factor=2, mode="nearest")]
+    return nn.Sequential(*block(512, 256), *up, *block(256, 256), *block(256, 256),
+                         *block(256, 256), *block(256, 128), *up, *block(128, 128),
+                         *block(128, 64), *up, *block(64, 64), *block(64, 3, relu=False))
+
+
+def adain(x, s, eps=1e-5):
+    n, c = x.shape[:2]
+    xm = x.reshape(n, c, -1).mean(2).view(n, c, 1, 1)
+    xs = (x.reshape(n, c, -1).var(2) + eps).sqrt().view(n, c, 1, 1)
+    sm = s.reshape(n, c, -1).mean(2).view(n, c, 1, 1)
+    ss = (s.reshape(n, c, -1).var(2) + eps).sqrt().view(n, c, 1, 1)
+    return (x - xm) / xs * ss + sm
+
+
+# ---- DCGAN (pytorch/examples/dcgan) ----
+NZ, NGF, NDF, NC, DCGAN_BATCH = 100, 64, 64, 3, 64
+
+
+def weights_init(m):
+    name = m.__class__.__name__
+    if name.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif name.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def dcgan_nets():
+    g = nn.Sequential(
+        nn.ConvTranspose2d(NZ, NGF * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(NGF * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(NGF * 8, NGF * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(NGF * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(NGF * 4, NGF * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(NGF * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(NGF * 2, NGF, 4, 2, 1, bias=False), nn.BatchNorm2d(NGF), nn.ReLU(True),
+        nn.ConvTranspose2d(NGF, NC, 4, 2, 1, bias=False), nn.Tanh())
+    d = nn.Sequential(
+        nn.Conv2d(NC, NDF, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(NDF, NDF * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 2), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(NDF * 2, NDF * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 4), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(NDF * 4, NDF * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(NDF * 8), nn.LeakyReLU(0.2, inplace=True),
+        nn.Conv2d(NDF * 8, 1, 4, 1, 0, bias=False))
+    g.apply(weights_init)
+    d.apply(weights_init)
+    return g, d
+
+
+# ---- workloads: each returns (step function, gflop) ----
+GATYS_STYLE = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+
+
+def gatys(s):
+    features, names = vgg19_features("relu5_1")
+    for p in features.parameters():
+        p.requires_grad_(False)
+    content, style = torch.rand(1, 3, s, s), torch.rand(1, 3, s, s)
+    with torch.no_grad():
+        target_c = vgg_forward(features, names, normalize(content), ["relu4_2"])[0]
+        target_g = [gram(f) for f in vgg_forward(features, names, normalize(style), GATYS_STYLE)]
+    img = content.clone().requires_grad_(True)
+    opt = torch.optim.Adam([img], lr=0.02)
+
+    def step():
+        opt.zero_grad()
+        f = vgg_forward(features, names, normalize(img), GATYS_STYLE + ["relu4_2"])
+        loss = F.mse_loss(f[5], target_c)
+        for i in range(5):
+            loss = loss + 1e3 * F.mse_loss(gram(f[i]), target_g[i])
+        loss.backward()
+        opt.step()
+
+    oc = [64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512]
+    flop, c, side = 0.0, 3, s
+    for i in range(13):
+        if i in (2, 4, 8, 12):
+            side //= 2
+        flop += 2 * conv_flop(1, c, oc[i], side, side, 3)
+        if i in (0, 2, 4, 8, 12):
+            flop += 3 * 2.0 * oc[i] * oc[i] * side * side
+        c = oc[i]
+    return step, flop
+
+
+def fast_style(s):
+    net = TransformerNet().eval()
+    x = torch.rand(1, 3, s, s) * 255
+
+    def step():
+        with torch.no_grad():
+            net(x)
+
+    flop = (conv_flop(1, 3, 32, s, s, 9) + conv_flop(1, 32, 64, s // 2, s // 2, 3)
+            + conv_flop(1, 64, 128, s // 4, s // 4, 3) + 10 * conv_flop(1, 128, 128, s // 4, s // 4, 3)
+            + conv_flop(1, 128, 64, s // 2, s // 2, 3) + conv_flop(1, 64, 32, s, s, 3)
+            + conv_flop(1, 32, 3, s, s, 9))
+    return step, flop
+
+
+def adain_style(s):
+    features, names = vgg19_features("relu4_1")
+    decoder = adain_decoder()
+    content, style = torch.rand(1, 3, s, s), torch.rand(1, 3, s, s)
+
+    def step():
+        with torch.no_grad():
+            fc = features(normalize(content))
+            fs = features(normalize(style))
+            decoder(adain(fc, fs))
+
+    oc = [64, 64, 128, 128, 256, 256, 256, 256, 512]
+    dc = [512, 256, 256, 256, 256, 128, 128, 64, 64]
+    doc = [256, 256, 256, 256, 128, 128, 64, 64, 3]
+    flop, c, side = 0.0, 3, s
+    for i in range(9):
+        if i in (2, 4, 8):
+            side //= 2
+        flop += 2 * conv_flop(1, c, oc[i], side, side, 3)
+        c = oc[i]
+    for i in range(9):
+        if i in (1, 5, 7):
+            side *= 2
+        flop += conv_flop(1, dc[i], doc[i], side, side, 3)
+    return step, flop
+
+
+def dcgan():
+    g, d = dcgan_nets()
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = torch.rand(DCGAN_BATCH, 3, 64, 64) * 2 - 1
+    ones, zeros = torch.ones(DCGAN_BATCH), torch.zeros(DCGAN_BATCH)
+    bce = nn.BCEWithLogitsLoss()
+
+    def step():
+        z = torch.randn(DCGAN_BATCH, NZ, 1, 1)
+        fake = g(z)
+        opt_d.zero_grad()
+        err_d = bce(d(real).view(-1), ones) + bce(d(fake.detach()).view(-1), zeros)
+        err_d.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        err_g = bce(d(fake).view(-1), ones)
+        err_g.backward()
+        opt_g.step()
+
+    n = DCGAN_BATCH
+    gc, gh, goc = [NZ, 512, 256, 128, 64], [1, 4, 8, 16, 32], [512, 256, 128, 64, 3]
+    dc, doc, doh = [3, 64, 128, 256, 512], [64, 128, 256, 512, 1], [32, 16, 8, 4, 1]
+    gf = sum(2.0 * n * gc[i] * gh[i] * gh[i] * goc[i] * 16 for i in range(5))
+    gf_data = gf - 2.0 * n * gc[0] * goc[0] * 16
+    df = sum(conv_flop(n, dc[i], doc[i], doh[i], doh[i], 4) for i in range(5))
+    df_data = df - conv_flop(n, dc[0], doc[0], doh[0], doh[0], 4)
+    flop = (gf + 4 * df + 2 * df_data) + (3 * df + gf + gf_data)
+    return step, flop
+
+
+WORKLOADS = {
+    "gatys-256": lambda: gatys(256), "gatys-512": lambda: gatys(512),
+    "fast-style-512": lambda: fast_style(512), "fast-style-1024": lambda: fast_style(1024),
+    "adain-512": lambda: adain_style(512), "dcgan-64": dcgan,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="The Atelier benchmark workloads in PyTorch.")
+    ap.add_argument("workload", choices=sorted(WORKLOADS))
+    ap.add_argument("--iters", type=int, default=5, help="timed iterations after 2 warm-ups (default 5)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's own)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="run under torch.autocast('cpu', bfloat16): convolutions in bfloat16 (oneDNN)")
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(1)
+    step, flop = WORKLOADS[args.workload]()
+    times = []
+    for i in range(WARMUP + args.iters):
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            step()
+        if i >= WARMUP:
+            times.append((time.perf_counter() - t0) * 1e3)
+    ms = statistics.median(times)
+    print(json.dumps({"name": args.workload + ("@bf16" if args.bf16 else ""), "impl": "pytorch", "torch": torch.__version__,
+                      "threads": torch.get_num_threads(), "iters": args.iters,
+                      "ms": round(ms, 3), "gflop": round(flop / 1e9, 4),
+                      "gflops": round(flop / 1e9 / (ms / 1e3), 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main()
