@@ -113,6 +113,48 @@ status vgg19_init(vgg19 *m, arena *params, uint64_t seed, vgg_pool pool, const c
     return STATUS_OK;
 }
 
+/* ---- inference in bounded memory ----
+ * With gradients off nothing needs a layer's intermediates (or its input) once its output
+ * exists, yet an arena frees only all at once. So in inference each layer runs in a work
+ * arena, its output is copied into one of two holding arenas (alternating: the other holds
+ * the layer's input), and the work arena is reset. Peak memory: one layer's intermediates
+ * plus two activations, instead of every activation of the network. With gradients on,
+ * everything stays in the caller's arena for backward and these calls change nothing. */
+typedef struct layer_seq { arena *out, *work, *hold[2]; int cur; bool on; } layer_seq;
+
+static void seq_begin(layer_seq *s, arena *out) {
+    *s = (layer_seq){.out = out, .on = !autograd_enabled()};
+    if (!s->on) return;
+    s->work = arena_new(4 << 20);
+    s->hold[0] = arena_new(4 << 20);
+    s->hold[1] = arena_new(4 << 20);
+    if (!s->work || !s->hold[0] || !s->hold[1]) {  /* fall back to the caller's arena */
+        arena_free(s->work); arena_free(s->hold[0]); arena_free(s->hold[1]);
+        s->on = false;
+    }
+}
+
+/* The arena the current layer computes in. */
+static arena *seq_arena(const layer_seq *s) { return s->on ? s->work : s->out; }
+
+/* Keep t, the layer's output, and drop the rest of what the layer made (and its input). */
+static tensor *seq_keep(layer_seq *s, tensor *t) {
+    if (!s->on || !t) return t;
+    s->cur ^= 1;
+    arena_reset(s->hold[s->cur]);
+    tensor *k = tensor_copy(s->hold[s->cur], t);
+    arena_reset(s->work);
+    return k;
+}
+
+/* The network's result t, in the caller's arena; the scratch arenas are freed. */
+static tensor *seq_end(layer_seq *s, tensor *t) {
+    if (!s->on) return t;
+    tensor *r = t ? tensor_copy(s->out, t) : NULL;
+    arena_free(s->work); arena_free(s->hold[0]); arena_free(s->hold[1]);
+    return r;
+}
+
 status vgg19_forward(const vgg19 *m, arena *a, tensor *x, int n, const char *const *names,
                      tensor **outs) {
     int deepest = -1, idx[VGG19_CONVS * 2];
@@ -129,15 +171,18 @@ status vgg19_forward(const vgg19 *m, arena *a, tensor *x, int n, const char *con
     conv2d_opts o = conv2d_defaults();
     o.pad = 1;
     tensor *h = x;
-    for (int i = 0; i <= deepest; i++) {
+    layer_seq s;
+    seq_begin(&s, a);
+    arena *w = seq_arena(&s);
+    for (int i = 0; i <= deepest && h; i++) {
         if (vgg_pool_before(i))
-            h = m->pool == VGG_POOL_MAX ? op_max_pool2d(a, h, 2, 2, 0) : op_avg_pool2d(a, h, 2, 2, 0);
-        h = op_conv2d_relu(a, h, m->w[i], m->b[i], o);  // (N, OC, H', W'), ReLU fused
-        if (!h) return error_status();
-        for (int k = 0; k < n; k++)
-            if (idx[k] == i) outs[k] = h;
+            h = m->pool == VGG_POOL_MAX ? op_max_pool2d(w, h, 2, 2, 0) : op_avg_pool2d(w, h, 2, 2, 0);
+        h = seq_keep(&s, op_conv2d_relu(w, h, m->w[i], m->b[i], o));  // (N, OC, H', W'), ReLU fused
+        for (int k = 0; k < n && h; k++)
+            if (idx[k] == i) outs[k] = s.on ? tensor_copy(a, h) : h;  /* requested: the caller's */
     }
-    return STATUS_OK;
+    seq_end(&s, NULL);
+    return h ? STATUS_OK : error_status();
 }
 
 tensor *vgg_normalize(arena *a, tensor *x) {
@@ -207,18 +252,21 @@ static tensor *in_relu(arena *a, tensor *x, const norm_weights *nw) {
 }
 
 tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
-    tensor *h = in_relu(a, reflect_conv(a, x, &m->conv1, 1), &m->in1);   // (N, 32, H, W)
-    h = in_relu(a, reflect_conv(a, h, &m->conv2, 2), &m->in2);           // (N, 64, H/2, W/2)
-    h = in_relu(a, reflect_conv(a, h, &m->conv3, 2), &m->in3);           // (N, 128, H/4, W/4)
+    layer_seq s;
+    seq_begin(&s, a);
+    arena *w = seq_arena(&s);  /* the caller's arena when training: see layer_seq */
+    tensor *h = seq_keep(&s, in_relu(w, reflect_conv(w, x, &m->conv1, 1), &m->in1));  // (N, 32, H, W)
+    h = seq_keep(&s, in_relu(w, reflect_conv(w, h, &m->conv2, 2), &m->in2));  // (N, 64, H/2, W/2)
+    h = seq_keep(&s, in_relu(w, reflect_conv(w, h, &m->conv3, 2), &m->in3));  // (N, 128, H/4, W/4)
     for (int i = 0; i < 5; i++) {
-        tensor *r = in_relu(a, reflect_conv(a, h, &m->res[i].conv1, 1), &m->res[i].in1);
-        r = op_instance_norm(a, reflect_conv(a, r, &m->res[i].conv2, 1),
+        tensor *r = in_relu(w, reflect_conv(w, h, &m->res[i].conv1, 1), &m->res[i].in1);
+        r = op_instance_norm(w, reflect_conv(w, r, &m->res[i].conv2, 1),
                              m->res[i].in2.gamma, m->res[i].in2.beta, 1e-5f);
-        h = op_add(a, h, r);                                             // (N, 128, H/4, W/4)
+        h = seq_keep(&s, op_add(w, h, r));                              // (N, 128, H/4, W/4)
     }
-    h = in_relu(a, reflect_conv(a, op_upsample(a, h, UPSAMPLE_NEAREST, 2), &m->deconv1, 1), &m->in4);
-    h = in_relu(a, reflect_conv(a, op_upsample(a, h, UPSAMPLE_NEAREST, 2), &m->deconv2, 1), &m->in5);
-    return reflect_conv(a, h, &m->deconv3, 1);                           // (N, 3, H, W)
+    h = seq_keep(&s, in_relu(w, reflect_conv(w, op_upsample(w, h, UPSAMPLE_NEAREST, 2), &m->deconv1, 1), &m->in4));
+    h = seq_keep(&s, in_relu(w, reflect_conv(w, op_upsample(w, h, UPSAMPLE_NEAREST, 2), &m->deconv2, 1), &m->in5));
+    return seq_end(&s, reflect_conv(w, h, &m->deconv3, 1));             // (N, 3, H, W)
 }
 
 /* ---- AdaIN ---- */
@@ -255,13 +303,16 @@ tensor *adain_forward(const adain_net *m, arena *a, tensor *content, tensor *sty
     if (alpha < 1.0f)
         t = op_add(a, op_mul_scalar(a, t, alpha), op_mul_scalar(a, fc, 1.0f - alpha));
     conv2d_opts o = conv2d_defaults();
-    for (int i = 0; i < ADAIN_DECODER_CONVS; i++) {
-        if (dec_up_before(i)) t = op_upsample(a, t, UPSAMPLE_NEAREST, 2);
-        tensor *padded = op_pad(a, t, PAD_REFLECT, 1, 1, 1, 1);
-        t = i < ADAIN_DECODER_CONVS - 1 ? op_conv2d_relu(a, padded, m->w[i], m->b[i], o)  /* fused */
-                                        : op_conv2d(a, padded, m->w[i], m->b[i], o);
+    layer_seq s;
+    seq_begin(&s, a);
+    arena *w = seq_arena(&s);  /* the caller's arena when training: see layer_seq */
+    for (int i = 0; i < ADAIN_DECODER_CONVS && t; i++) {
+        if (dec_up_before(i)) t = op_upsample(w, t, UPSAMPLE_NEAREST, 2);
+        tensor *padded = op_pad(w, t, PAD_REFLECT, 1, 1, 1, 1);
+        t = seq_keep(&s, i < ADAIN_DECODER_CONVS - 1 ? op_conv2d_relu(w, padded, m->w[i], m->b[i], o)
+                                                     : op_conv2d(w, padded, m->w[i], m->b[i], o));
     }
-    return t;                                                    // (N, 3, H, W)
+    return seq_end(&s, t);                                       // (N, 3, H, W)
 }
 
 /* ---- DCGAN ---- */

@@ -223,7 +223,35 @@ done:
     arena_free(p);
 }
 
+/* Inference runs each layer in scratch arenas (bounded memory); with gradients on, the
+ * graph is kept. Both must give the same numbers: the same kernels in the same order. */
+static void test_inference_matches_recorded_forward(void) {
+    arena *p = arena_new(1 << 20), *a = arena_new(1 << 22);
+    johnson_net jn;
+    adain_net an;
+    CHECK(johnson_init(&jn, p, 5) == STATUS_OK && adain_init(&an, p, 6) == STATUS_OK);
+    tensor *x = tensor_new(a, 4, (int[]){1, 3, 32, 24}), *st = tensor_new(a, 4, (int[]){1, 3, 24, 16});
+    test_fill_uniform(x, 1, 0, 1);
+    test_fill_uniform(st, 2, 0, 1);
+    for (int net = 0; net < 2; net++) {
+        tensor *y[2];
+        for (int grad = 0; grad < 2; grad++) {
+            bool was = autograd_set(grad);
+            y[grad] = net ? adain_forward(&an, a, x, st, 1.0f) : johnson_forward(&jn, a, x);
+            autograd_set(was);
+            CHECK_OK(y[grad]);
+        }
+        if (y[0] && y[1]) {
+            CHECK(tensor_same_shape(y[0], y[1]) && y[0]->arena == a && y[0]->backward == NULL);
+            CHECK(y[1]->backward != NULL);  /* recorded: the graph exists for backward */
+            CHECK(test_close_array(__FILE__, __LINE__, net ? "adain" : "johnson", y[0]->data, y[1]->data, y[0]->numel, 0, 0));
+        }
+    }
+    arena_free(a); arena_free(p);
+}
+
 int main(void) {
+    RUN(test_inference_matches_recorded_forward);
     RUN(test_vgg_names_and_count);
     RUN(test_vgg_forward_backward);
     RUN(test_vgg_normalize);
