@@ -1,39 +1,321 @@
-/* cpu_spatial.c: every kernel delegates to the reference backend for now. */
+/* cpu_spatial.c: pooling, upsampling and padding of the fast CPU backend (contracts in
+ * backend.h, index conventions in ref_spatial.c, which is the specification).
+ *
+ * None of these kernels mixes channels, so every one runs in parallel over the (n, c)
+ * planes of its OUTPUT (for backward: of dx). Within a plane the loops follow the
+ * reference's order, so the float sums of the backward scatters are the reference's, bit
+ * for bit, whatever the thread count. Source indices and weights along each axis are
+ * computed once per call into small tables, with the reference's own float arithmetic.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cpu/cpu.h"
-#include "ref/ref.h"
+
+#define PAR_MIN 32768  /* elements below which a kernel stays on one thread */
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) abort();  /* index tables of a few KB: out of memory here is fatal */
+    return p;
+}
+
+/* ---- pooling ---- */
+
+/* The clipped window of output (oy, ox): rows [*y0, *y1), cols [*x0, *x1) (as the ref). */
+static void pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1, int *x0,
+                        int *x1) {
+    int ys = oy * p->stride_h - p->pad_h, xs = ox * p->stride_w - p->pad_w;
+    *y0 = ys < 0 ? 0 : ys;
+    *x0 = xs < 0 ? 0 : xs;
+    *y1 = ys + p->kh > p->h ? p->h : ys + p->kh;
+    *x1 = xs + p->kw > p->w ? p->w : xs + p->kw;
+}
+
+static float pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1) {
+    if (p->count_include_pad) return (float)(p->kh * p->kw);
+    return (float)((y1 - y0) * (x1 - x0));
+}
 
 void cpu_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
-    ref_avg_pool2d_forward(y, x, p);
+    // y (N, C, OH, OW), x (N, C, H, W)
+    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        const float *xp = x + nc * hw;
+        float *yp = y + nc * ohw;
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                float s = 0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) s += xp[iy * p->w + ix];
+                yp[oy * p->ow + ox] = s / pool_divisor(p, y0, y1, x0, x1);
+            }
+    }
 }
 
 void cpu_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p) {
-    ref_avg_pool2d_backward(dx, dy, p);
+    // dx (N, C, H, W) += each window's dy / divisor, scattered in the reference's order
+    if (!dx) return;
+    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        float *dxp = dx + nc * hw;
+        const float *dyp = dy + nc * ohw;
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                int y0, y1, x0, x1;
+                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                float g = dyp[oy * p->ow + ox] / pool_divisor(p, y0, y1, x0, x1);
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) dxp[iy * p->w + ix] += g;
+            }
+    }
+}
+
+/* First maximum of the window (row-major; NaN wins), or -1 for a window of padding only. */
+static int pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox) {
+    int y0, y1, x0, x1, best = -1;
+    pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+    float m = -INFINITY;
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            float v = xp[iy * p->w + ix];
+            if (best < 0 || v > m || isnan(v)) {
+                best = iy * p->w + ix;
+                m = v;
+                if (isnan(v)) return best;
+            }
+        }
+    return best;
 }
 
 void cpu_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
-    ref_max_pool2d_forward(y, x, p);
+    // y (N, C, OH, OW), x (N, C, H, W)
+    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        const float *xp = x + nc * hw;
+        float *yp = y + nc * ohw;
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                int i = pool_argmax(p, xp, oy, ox);
+                yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
+            }
+    }
 }
 
 void cpu_max_pool2d_backward(float *dx, const float *dy, const float *x, const pool2d_params *p) {
-    ref_max_pool2d_backward(dx, dy, x, p);
+    // dx (N, C, H, W) += dy (N, C, OH, OW) at each window's argmax in x (N, C, H, W)
+    if (!dx) return;
+    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        const float *xp = x + nc * hw;
+        float *dxp = dx + nc * hw;
+        const float *dyp = dy + nc * ohw;
+        for (int oy = 0; oy < p->oh; oy++)
+            for (int ox = 0; ox < p->ow; ox++) {
+                int i = pool_argmax(p, xp, oy, ox);
+                if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
+            }
+    }
+}
+
+/* ---- upsampling ---- */
+
+/* Nearest source: floor(dst * (in / out rounded to float)), as ATen's nearest_idx. */
+static int nearest_source(int dst, int in, int out) {
+    float scale = (float)in / (float)out;
+    int s = (int)floorf((float)dst * scale);
+    return s < in ? s : in - 1;
+}
+
+/* Bilinear taps along one axis (ATen's area_pixel_compute_source_index). */
+static void linear_taps(bool align_corners, int dst, int in, int out, int *i0, int *i1,
+                        float *l1) {
+    float src;
+    if (align_corners) {
+        float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+        src = scale * (float)dst;
+    } else {
+        float scale = (float)in / (float)out;
+        src = scale * ((float)dst + 0.5f) - 0.5f;
+        if (src < 0) src = 0;
+    }
+    *i0 = (int)src;
+    if (*i0 > in - 1) *i0 = in - 1;
+    *i1 = *i0 < in - 1 ? *i0 + 1 : *i0;
+    *l1 = src - (float)*i0;
+}
+
+/* Taps of every output index along one axis: i0, i1 (int) and l1 (the weight of i1). */
+typedef struct taps { int *i0, *i1; float *l1; } taps;
+
+static taps taps_new(upsample_mode m, bool align_corners, int in, int out) {
+    taps t = {xmalloc(sizeof(int) * out), xmalloc(sizeof(int) * out), xmalloc(sizeof(float) * out)};
+    for (int o = 0; o < out; o++) {
+        if (m == UPSAMPLE_NEAREST) {
+            t.i0[o] = t.i1[o] = nearest_source(o, in, out);
+            t.l1[o] = 0;
+        } else {
+            linear_taps(align_corners, o, in, out, &t.i0[o], &t.i1[o], &t.l1[o]);
+        }
+    }
+    return t;
+}
+
+static void taps_free(taps t) { free(t.i0); free(t.i1); free(t.l1); }
+
+static void bilinear_plane_forward(float *y, const float *x, int w, int oh, int ow, taps ty,
+                                   taps tx) {
+    // y (OH, OW) from x (H, W), weights formed as the reference forms them
+    for (int oy = 0; oy < oh; oy++) {
+        float ly = ty.l1[oy];
+        const float *r0 = x + (int64_t)ty.i0[oy] * w, *r1 = x + (int64_t)ty.i1[oy] * w;
+        float *yr = y + (int64_t)oy * ow;
+        for (int ox = 0; ox < ow; ox++) {
+            float lx = tx.l1[ox];
+            int x0 = tx.i0[ox], x1 = tx.i1[ox];
+            float w00 = (1 - ly) * (1 - lx), w01 = (1 - ly) * lx;
+            float w10 = ly * (1 - lx), w11 = ly * lx;
+            yr[ox] = w00 * r0[x0] + w01 * r0[x1] + w10 * r1[x0] + w11 * r1[x1];
+        }
+    }
+}
+
+static void bilinear_plane_backward(float *dx, const float *dy, int w, int oh, int ow, taps ty,
+                                    taps tx) {
+    // dx (H, W) += dy (OH, OW) spread over the taps, in the reference's order
+    for (int oy = 0; oy < oh; oy++) {
+        float ly = ty.l1[oy];
+        float *r0 = dx + (int64_t)ty.i0[oy] * w, *r1 = dx + (int64_t)ty.i1[oy] * w;
+        const float *g = dy + (int64_t)oy * ow;
+        for (int ox = 0; ox < ow; ox++) {
+            float lx = tx.l1[ox];
+            int x0 = tx.i0[ox], x1 = tx.i1[ox];
+            float w00 = (1 - ly) * (1 - lx), w01 = (1 - ly) * lx;
+            float w10 = ly * (1 - lx), w11 = ly * lx;
+            r0[x0] += w00 * g[ox];
+            r0[x1] += w01 * g[ox];
+            r1[x0] += w10 * g[ox];
+            r1[x1] += w11 * g[ox];
+        }
+    }
 }
 
 void cpu_upsample_forward(upsample_mode m, bool align_corners, float *y, const float *x, int n,
                           int c, int h, int w, int oh, int ow) {
-    ref_upsample_forward(m, align_corners, y, x, n, c, h, w, oh, ow);
+    // y (N, C, OH, OW), x (N, C, H, W)
+    taps ty = taps_new(m, align_corners, h, oh), tx = taps_new(m, align_corners, w, ow);
+    int64_t planes = (int64_t)n * c, hw = (int64_t)h * w, ohw = (int64_t)oh * ow;
+    #pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        const float *xp = x + nc * hw;
+        float *yp = y + nc * ohw;
+        if (m == UPSAMPLE_NEAREST) {
+            for (int oy = 0; oy < oh; oy++) {
+                const float *xr = xp + (int64_t)ty.i0[oy] * w;
+                float *yr = yp + (int64_t)oy * ow;
+                if (oy > 0 && ty.i0[oy] == ty.i0[oy - 1]) {  /* same source row: copy */
+                    memcpy(yr, yr - ow, sizeof(float) * ow);
+                    continue;
+                }
+                for (int ox = 0; ox < ow; ox++) yr[ox] = xr[tx.i0[ox]];
+            }
+        } else {
+            bilinear_plane_forward(yp, xp, w, oh, ow, ty, tx);
+        }
+    }
+    taps_free(ty);
+    taps_free(tx);
 }
 
 void cpu_upsample_backward(upsample_mode m, bool align_corners, float *dx, const float *dy,
                            int n, int c, int h, int w, int oh, int ow) {
-    ref_upsample_backward(m, align_corners, dx, dy, n, c, h, w, oh, ow);
+    // dx (N, C, H, W) += dy (N, C, OH, OW) sent back to the taps of each output
+    if (!dx) return;
+    taps ty = taps_new(m, align_corners, h, oh), tx = taps_new(m, align_corners, w, ow);
+    int64_t planes = (int64_t)n * c, hw = (int64_t)h * w, ohw = (int64_t)oh * ow;
+    #pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        float *dxp = dx + nc * hw;
+        const float *dyp = dy + nc * ohw;
+        if (m == UPSAMPLE_NEAREST) {
+            for (int oy = 0; oy < oh; oy++) {
+                float *r = dxp + (int64_t)ty.i0[oy] * w;
+                const float *g = dyp + (int64_t)oy * ow;
+                for (int ox = 0; ox < ow; ox++) r[tx.i0[ox]] += g[ox];
+            }
+        } else {
+            bilinear_plane_backward(dxp, dyp, w, oh, ow, ty, tx);
+        }
+    }
+    taps_free(ty);
+    taps_free(tx);
+}
+
+/* ---- padding ---- */
+
+/* Source of padded index i (i = -before .. n - 1 + after), -1 for a zero. */
+static int pad_source(pad_mode m, int i, int n) {
+    if (i >= 0 && i < n) return i;
+    switch (m) {
+    case PAD_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
+    case PAD_REPLICATE: return i < 0 ? 0 : n - 1;
+    default: return -1;
+    }
 }
 
 void cpu_pad_forward(pad_mode m, float *y, const float *x, int n, int c, int h, int w, int top,
                      int bottom, int left, int right) {
-    ref_pad_forward(m, y, x, n, c, h, w, top, bottom, left, right);
+    // y (N, C, H + top + bottom, W + left + right), x (N, C, H, W): rows are the border
+    // columns around a memcpy of the source row
+    int oh = h + top + bottom, ow = w + left + right;
+    int *sx = xmalloc(sizeof(int) * ow);
+    for (int ox = 0; ox < ow; ox++) sx[ox] = pad_source(m, ox - left, w);
+    int64_t planes = (int64_t)n * c, hw = (int64_t)h * w, ohw = (int64_t)oh * ow;
+    #pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        const float *xp = x + nc * hw;
+        float *yp = y + nc * ohw;
+        for (int oy = 0; oy < oh; oy++) {
+            int iy = pad_source(m, oy - top, h);
+            float *yr = yp + (int64_t)oy * ow;
+            if (iy < 0) { memset(yr, 0, sizeof(float) * ow); continue; }
+            const float *xr = xp + (int64_t)iy * w;
+            for (int ox = 0; ox < left; ox++) yr[ox] = sx[ox] < 0 ? 0.0f : xr[sx[ox]];
+            memcpy(yr + left, xr, sizeof(float) * w);
+            for (int ox = left + w; ox < ow; ox++) yr[ox] = sx[ox] < 0 ? 0.0f : xr[sx[ox]];
+        }
+    }
+    free(sx);
 }
 
 void cpu_pad_backward(pad_mode m, float *dx, const float *dy, int n, int c, int h, int w,
                       int top, int bottom, int left, int right) {
-    ref_pad_backward(m, dx, dy, n, c, h, w, top, bottom, left, right);
+    // dx (N, C, H, W) += dy (N, C, OH, OW) at the pixel each padded pixel copied, in the
+    // reference's order
+    if (!dx) return;
+    int oh = h + top + bottom, ow = w + left + right;
+    int *sx = xmalloc(sizeof(int) * ow);
+    for (int ox = 0; ox < ow; ox++) sx[ox] = pad_source(m, ox - left, w);
+    int64_t planes = (int64_t)n * c, hw = (int64_t)h * w, ohw = (int64_t)oh * ow;
+    #pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
+    for (int64_t nc = 0; nc < planes; nc++) {
+        float *dxp = dx + nc * hw;
+        const float *dyp = dy + nc * ohw;
+        for (int oy = 0; oy < oh; oy++) {
+            int iy = pad_source(m, oy - top, h);
+            if (iy < 0) continue;
+            float *r = dxp + (int64_t)iy * w;
+            const float *g = dyp + (int64_t)oy * ow;
+            for (int ox = 0; ox < left; ox++) if (sx[ox] >= 0) r[sx[ox]] += g[ox];
+            for (int ix = 0; ix < w; ix++) r[ix] += g[left + ix];
+            for (int ox = left + w; ox < ow; ox++) if (sx[ox] >= 0) r[sx[ox]] += g[ox];
+        }
+    }
+    free(sx);
 }

@@ -130,6 +130,7 @@ void ref_unary_forward(unop op, float *y, const float *x, int64_t n, float alpha
 
 void ref_unary_backward(unop op, float *dx, const float *dy, const float *x, const float *y,
                         int64_t n, float alpha) {
+    if (!dx) return;
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * unary_derivative(op, x[i], y[i], alpha);
 }
 
@@ -203,6 +204,7 @@ void ref_reduce_forward(reduce_kind k, float *y, const float *x, const int s[4],
 
 void ref_reduce_backward(reduce_kind k, float *dx, const float *dy, const float *x,
                          const int s[4], int axes) {
+    if (!dx) return;
     reduce_geom g = reduce_geometry(s, axes);
     int64_t ny = (int64_t)g.kept[0] * g.kept[1] * g.kept[2] * g.kept[3];
     bool var = k == REDUCE_VAR || k == REDUCE_VAR_UNBIASED;
