@@ -9,6 +9,11 @@
 #define ATELIER_CPU_H
 #include "atelier/backend.h"
 
+/* cpu_sum.c: sums in double over 8 lanes, in a fixed order */
+double cpu_lanes_total(const double acc[8]);
+double cpu_sum8(const float *x, int64_t n);
+double cpu_sumsq8(const float *x, int64_t n, double mean);  /* sum (x - mean)^2 */
+
 /* cpu_backend.c */
 void cpu_set_threads(int n);
 

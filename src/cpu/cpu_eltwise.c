@@ -24,37 +24,6 @@
 #define BLOCK 2048      /* row block: one parallel task; also the scratch buffer size */
 #define CHUNK 16384     /* elements per partial sum of a long reduction (fixed: determinism) */
 
-/* ---- sums in double over 8 lanes (vectorised, deterministic) ---- */
-
-static double lanes_total(const double acc[8]) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-static double sum8(const float *x, int64_t n) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += (double)x[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += (double)x[i];
-    return lanes_total(acc);
-}
-
-/* sum (x - mean)^2 in double */
-static double sumsq8(const float *x, int64_t n, double mean) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            double d = (double)x[i + k] - mean;
-            acc[k] += d * d;
-        }
-    for (int k = 0; i < n; i++, k++) {
-        double d = (double)x[i] - mean;
-        acc[k] += d * d;
-    }
-    return lanes_total(acc);
-}
-
 /* ---- collapsed broadcast views ---- */
 
 /* Up to 3 tensors over one full shape: ext[d] is the extent of collapsed dim d, st[t][d]
@@ -231,7 +200,7 @@ static void binary_grad_horizontal(binop op, int which, float *gr, const view *v
             row_offsets(v, red, k, q, off);
             grad_row(op, which, tmp, dy + off[0] + j, a + off[1] + j * sa, sa,
                      b + off[2] + j * sb, sb, n);
-            s += sum8(tmp, n);
+            s += cpu_sum8(tmp, n);
             e += n;
         }
         part[t] = s;
@@ -381,7 +350,7 @@ static void reduce_sums(const view *v, const float *x, const double *mean, doubl
             int64_t q = e / len, j = e % len, n = len - j;
             if (n > e1 - e) n = e1 - e;
             row_offsets(v, 1, k, q, off);
-            s += mean ? sumsq8(x + off[0] + j, n, mean[off[1]]) : sum8(x + off[0] + j, n);
+            s += mean ? cpu_sumsq8(x + off[0] + j, n, mean[off[1]]) : cpu_sum8(x + off[0] + j, n);
             e += n;
         }
         part[t] = s;
@@ -508,7 +477,7 @@ static double loss_chunk(loss_kind k, const float *x, const float *t, int64_t n)
         for (int l = 0; i < n; i++, l++) acc[l] += fmax(0.0, 1.0 - (double)t[i] * x[i]);
         break;
     }
-    return lanes_total(acc);
+    return cpu_lanes_total(acc);
 }
 
 void cpu_loss_forward(loss_kind k, float *out, const float *x, const float *t, int64_t n) {
@@ -600,8 +569,8 @@ void cpu_tv_forward(float *out, const float *x, int n, int c, int h, int w) {
                 ah[l] += d * d;
             }
         }
-        part[2 * p] = lanes_total(av);
-        part[2 * p + 1] = lanes_total(ah);
+        part[2 * p] = cpu_lanes_total(av);
+        part[2 * p + 1] = cpu_lanes_total(ah);
     }
     double sv = 0, sh = 0;
     for (int64_t p = 0; p < planes; p++) { sv += part[2 * p]; sh += part[2 * p + 1]; }

@@ -15,36 +15,6 @@
 
 #define PAR_MIN 32768  /* elements below which a kernel stays on one thread */
 
-static double lanes_total(const double acc[8]) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/* sum x in double */
-static double sum8(const float *x, int64_t n) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] += (double)x[i + k];
-    for (int k = 0; i < n; i++, k++) acc[k] += (double)x[i];
-    return lanes_total(acc);
-}
-
-/* sum (x - mean)^2 in double */
-static double sumsq8(const float *x, int64_t n, double mean) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            double d = (double)x[i + k] - mean;
-            acc[k] += d * d;
-        }
-    for (int k = 0; i < n; i++, k++) {
-        double d = (double)x[i] - mean;
-        acc[k] += d * d;
-    }
-    return lanes_total(acc);
-}
-
 /* *sdy = sum dy, *sdyx = sum dy (x - mean) with x - mean rounded to float as in the
  * reference's xhat; both in double. */
 static void sums_dy(const float *dy, const float *x, int64_t n, float mean, double *sdy,
@@ -60,8 +30,8 @@ static void sums_dy(const float *dy, const float *x, int64_t n, float mean, doub
         a[k] += (double)dy[i];
         b[k] += (double)dy[i] * (double)(x[i] - mean);
     }
-    *sdy += lanes_total(a);
-    *sdyx += lanes_total(b);
+    *sdy += cpu_lanes_total(a);
+    *sdyx += cpu_lanes_total(b);
 }
 
 /* y = (x - mean) * rstd * gamma + beta over n values */
@@ -89,7 +59,7 @@ void cpu_instance_norm_forward(float *y, float *mean, float *rstd, const float *
     #pragma omp parallel for schedule(static) if ((int64_t)n * c * hw > PAR_MIN)
     for (int p = 0; p < n * c; p++) {
         const float *xp = x + (int64_t)p * hw;
-        double mu = sum8(xp, hw) / hw, var = sumsq8(xp, hw, mu) / hw;
+        double mu = cpu_sum8(xp, hw) / hw, var = cpu_sumsq8(xp, hw, mu) / hw;
         mean[p] = (float)mu;
         rstd[p] = (float)(1.0 / sqrt(var + eps));
         float g = gamma ? gamma[p % c] : 1.0f, b = beta ? beta[p % c] : 0.0f;
@@ -136,9 +106,9 @@ void cpu_batch_norm_forward_train(float *y, float *mean, float *rstd, float *run
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + (int64_t)ch * hw;
         double s = 0, ss = 0;
-        for (int b = 0; b < n; b++) s += sum8(xc + b * stride, hw);
+        for (int b = 0; b < n; b++) s += cpu_sum8(xc + b * stride, hw);
         double mu = s / (double)m;
-        for (int b = 0; b < n; b++) ss += sumsq8(xc + b * stride, hw, mu);
+        for (int b = 0; b < n; b++) ss += cpu_sumsq8(xc + b * stride, hw, mu);
         double var = ss / (double)m;
         mean[ch] = (float)mu;
         rstd[ch] = (float)(1.0 / sqrt(var + eps));
@@ -231,8 +201,8 @@ void cpu_batch_norm_backward_eval(float *dx, float *dgamma, float *dbeta, const 
 
 /* Mean and unbiased variance (0 for a single value) of one plane. */
 static void plane_stats(const float *x, int hw, double *mean, double *var) {
-    *mean = sum8(x, hw) / hw;
-    *var = hw > 1 ? sumsq8(x, hw, *mean) / (double)(hw - 1) : 0.0;
+    *mean = cpu_sum8(x, hw) / hw;
+    *var = hw > 1 ? cpu_sumsq8(x, hw, *mean) / (double)(hw - 1) : 0.0;
 }
 
 void cpu_adain_forward(float *y, const float *x, const float *s, int n, int c, int hwx,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu/cpu.h"
+#include "ref/ref.h"
 
 #define PAR_MIN 32768  /* elements below which a kernel stays on one thread */
 
@@ -126,31 +127,6 @@ void cpu_max_pool2d_backward(float *dx, const float *dy, const float *x, const p
 
 /* ---- upsampling ---- */
 
-/* Nearest source: floor(dst * (in / out rounded to float)), as ATen's nearest_idx. */
-static int nearest_source(int dst, int in, int out) {
-    float scale = (float)in / (float)out;
-    int s = (int)floorf((float)dst * scale);
-    return s < in ? s : in - 1;
-}
-
-/* Bilinear taps along one axis (ATen's area_pixel_compute_source_index). */
-static void linear_taps(bool align_corners, int dst, int in, int out, int *i0, int *i1,
-                        float *l1) {
-    float src;
-    if (align_corners) {
-        float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
-        src = scale * (float)dst;
-    } else {
-        float scale = (float)in / (float)out;
-        src = scale * ((float)dst + 0.5f) - 0.5f;
-        if (src < 0) src = 0;
-    }
-    *i0 = (int)src;
-    if (*i0 > in - 1) *i0 = in - 1;
-    *i1 = *i0 < in - 1 ? *i0 + 1 : *i0;
-    *l1 = src - (float)*i0;
-}
-
 /* Taps of every output index along one axis: i0, i1 (int) and l1 (the weight of i1). */
 typedef struct taps { int *i0, *i1; float *l1; } taps;
 
@@ -158,10 +134,10 @@ static taps taps_new(upsample_mode m, bool align_corners, int in, int out) {
     taps t = {xmalloc(sizeof(int) * out), xmalloc(sizeof(int) * out), xmalloc(sizeof(float) * out)};
     for (int o = 0; o < out; o++) {
         if (m == UPSAMPLE_NEAREST) {
-            t.i0[o] = t.i1[o] = nearest_source(o, in, out);
+            t.i0[o] = t.i1[o] = ref_nearest_source(o, in, out);
             t.l1[o] = 0;
         } else {
-            linear_taps(align_corners, o, in, out, &t.i0[o], &t.i1[o], &t.l1[o]);
+            ref_linear_taps(align_corners, o, in, out, &t.i0[o], &t.i1[o], &t.l1[o]);
         }
     }
     return t;

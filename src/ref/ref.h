@@ -32,6 +32,10 @@ void ref_conv_transpose2d_backward(float *dx, float *dw, float *db, const float 
                                    const float *x, const float *w, const conv2d_params *p);
 
 /* ref_spatial.c */
+/* Upsampling's source coordinates, as PyTorch computes them (shared with faster backends):
+ * nearest: floor(dst * (in / out rounded to float)); bilinear: taps i0, i1 and weight l1 of i1. */
+int ref_nearest_source(int dst, int in, int out);
+void ref_linear_taps(bool align_corners, int dst, int in, int out, int *i0, int *i1, float *l1);
 void ref_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p);
 void ref_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p);
 void ref_max_pool2d_forward(float *y, const float *x, const pool2d_params *p);

@@ -122,7 +122,7 @@ void ref_max_pool2d_backward(float *dx, const float *dy, const float *x, const p
  * in / out rounded to float first (ATen's nearest_idx). That differs from the exact
  * integer floor for a few size pairs (14 -> 46: dst 23 reads 6, not 7); we follow PyTorch
  * so that a network resized here matches one resized there. */
-static int nearest_source(int dst, int in, int out) {
+int ref_nearest_source(int dst, int in, int out) {
     float scale = (float)in / (float)out;
     int s = (int)floorf((float)dst * scale);
     return s < in ? s : in - 1;
@@ -130,7 +130,7 @@ static int nearest_source(int dst, int in, int out) {
 
 /* Bilinear taps along one axis: dst -> (*i0, *i1, weight *l1 of i1), as in ATen's
  * area_pixel_compute_source_index and compute_source_index_and_lambda. */
-static void linear_taps(bool align_corners, int dst, int in, int out, int *i0, int *i1,
+void ref_linear_taps(bool align_corners, int dst, int in, int out, int *i0, int *i1,
                         float *l1) {
     float src;
     if (align_corners) {
@@ -151,9 +151,9 @@ static void upsample_nearest_plane(float *y, const float *x, int h, int w, int o
                                    bool backward) {
     // forward: y (OH, OW) = x (H, W) gathered; backward: x is dy (OH, OW), y is dx (H, W)
     for (int oy = 0; oy < oh; oy++) {
-        int iy = nearest_source(oy, h, oh);
+        int iy = ref_nearest_source(oy, h, oh);
         for (int ox = 0; ox < ow; ox++) {
-            int ix = nearest_source(ox, w, ow);
+            int ix = ref_nearest_source(ox, w, ow);
             if (backward) y[iy * w + ix] += x[oy * ow + ox];
             else y[oy * ow + ox] = x[iy * w + ix];
         }
@@ -166,11 +166,11 @@ static void upsample_bilinear_plane(bool align_corners, float *y, const float *x
     for (int oy = 0; oy < oh; oy++) {
         int y0, y1;
         float ly;
-        linear_taps(align_corners, oy, h, oh, &y0, &y1, &ly);
+        ref_linear_taps(align_corners, oy, h, oh, &y0, &y1, &ly);
         for (int ox = 0; ox < ow; ox++) {
             int x0, x1;
             float lx;
-            linear_taps(align_corners, ox, w, ow, &x0, &x1, &lx);
+            ref_linear_taps(align_corners, ox, w, ow, &x0, &x1, &lx);
             float w00 = (1 - ly) * (1 - lx), w01 = (1 - ly) * lx;
             float w10 = ly * (1 - lx), w11 = ly * lx;
             if (backward) {
