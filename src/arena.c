@@ -61,19 +61,24 @@ void *arena_alloc(arena *a, size_t bytes) {
 }
 
 void arena_reset(arena *a) {
-    /* keep one chunk of the standard size (the oldest), free the rest */
-    chunk *c = a->head, *keep = NULL;
-    while (c) {
-        chunk *next = c->next;
-        if (!next && c->size == a->chunk_size) keep = c;
-        else { free(c->data); free(c); }
-        c = next;
+    /* Keep one chunk big enough for everything the arena held, so a training loop's next
+     * step fits in memory already mapped (no page faults, no malloc per step). A step that
+     * needed several chunks is merged into one now; after that, reset frees nothing. */
+    size_t total = 0;
+    int chunks = 0;
+    for (chunk *c = a->head; c; c = c->next) { total += c->size; chunks++; }
+    if (chunks > 1) {
+        for (chunk *c = a->head, *next; c; c = next) {
+            next = c->next;
+            free(c->data);
+            free(c);
+        }
+        a->head = chunk_new(total);
+        if (!a->head) a->head = chunk_new(a->chunk_size);  /* smaller, but still an arena */
+        ATELIER_ASSERT(a->head != NULL);
     }
-    if (!keep) keep = chunk_new(a->chunk_size);
-    ATELIER_ASSERT(keep != NULL);
-    keep->used = 0;
-    keep->next = NULL;
-    a->head = keep;
+    a->head->used = 0;
+    a->head->next = NULL;
     a->used = 0;
 }
 

@@ -121,10 +121,12 @@ static void conv2d_backward(tensor *y) {
 /* relu(conv): dy masked by y > 0 (the ReLU's derivative, 0 at 0 as op_relu), then conv's. */
 static void conv2d_relu_backward(tensor *y) {
     tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    float *masked = arena_alloc(y->arena, sizeof(float) * y->numel);
+    float *masked = arena_alloc(y->arena, sizeof(float) * y->numel);  /* zeroed */
     ATELIER_ASSERT(masked != NULL);  /* out of memory mid-backward: nothing to recover */
-    for (int64_t i = 0; i < y->numel; i++) masked[i] = y->data[i] > 0 ? y->grad[i] : 0.0f;
-    backend_current()->conv2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
+    const backend *be = backend_current();
+    /* y > 0 exactly where conv + b > 0, so ReLU's backward can read y as its input */
+    be->unary_backward(UNOP_RELU, masked, y->grad, y->data, y->data, y->numel, 0.0f);
+    be->conv2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
                                        ops_grad_or_null(b), masked, x->data, w->data, y->saved);
 }
 
