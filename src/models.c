@@ -122,36 +122,43 @@ status vgg19_init(vgg19 *m, arena *params, uint64_t seed, vgg_pool pool, const c
  * everything stays in the caller's arena for backward and these calls change nothing. */
 typedef struct layer_seq { arena *out, *work, *hold[2]; int cur; bool on; } layer_seq;
 
+/* The scratch arenas, one set per thread, kept between calls: an inference loop then runs
+ * in memory that is already mapped (no page faults per image). */
+static _Thread_local arena *g_scratch[3];
+
 static void seq_begin(layer_seq *s, arena *out) {
     *s = (layer_seq){.out = out, .on = !autograd_enabled()};
     if (!s->on) return;
-    s->work = arena_new(4 << 20);
-    s->hold[0] = arena_new(4 << 20);
-    s->hold[1] = arena_new(4 << 20);
-    if (!s->work || !s->hold[0] || !s->hold[1]) {  /* fall back to the caller's arena */
-        arena_free(s->work); arena_free(s->hold[0]); arena_free(s->hold[1]);
-        s->on = false;
-    }
+    for (int i = 0; i < 3; i++)
+        if (!g_scratch[i] && !(g_scratch[i] = arena_new(4 << 20))) s->on = false;  /* fall back */
+    s->work = g_scratch[0];
+    s->hold[0] = g_scratch[1];
+    s->hold[1] = g_scratch[2];
 }
 
-/* The arena the current layer computes in. */
+/* The arena the current layer computes its intermediates in. */
 static arena *seq_arena(const layer_seq *s) { return s->on ? s->work : s->out; }
 
-/* Keep t, the layer's output, and drop the rest of what the layer made (and its input). */
-static tensor *seq_keep(layer_seq *s, tensor *t) {
-    if (!s->on || !t) return t;
+/* The arena the current layer's last op writes its output to: the holding arena that does
+ * not hold the layer's input (emptied now). */
+static arena *seq_output(layer_seq *s) {
+    if (!s->on) return s->out;
     s->cur ^= 1;
     arena_reset(s->hold[s->cur]);
-    tensor *k = tensor_copy(s->hold[s->cur], t);
-    arena_reset(s->work);
-    return k;
+    return s->hold[s->cur];
 }
 
-/* The network's result t, in the caller's arena; the scratch arenas are freed. */
+/* The layer is done: t (made in seq_output's arena) is kept, its intermediates dropped. */
+static tensor *seq_keep(layer_seq *s, tensor *t) {
+    if (s->on) arena_reset(s->work);
+    return t;
+}
+
+/* The network's result t, in the caller's arena; the scratch arenas are emptied. */
 static tensor *seq_end(layer_seq *s, tensor *t) {
     if (!s->on) return t;
     tensor *r = t ? tensor_copy(s->out, t) : NULL;
-    arena_free(s->work); arena_free(s->hold[0]); arena_free(s->hold[1]);
+    for (int i = 0; i < 3; i++) arena_reset(g_scratch[i]);
     return r;
 }
 
@@ -177,7 +184,7 @@ status vgg19_forward(const vgg19 *m, arena *a, tensor *x, int n, const char *con
     for (int i = 0; i <= deepest && h; i++) {
         if (vgg_pool_before(i))
             h = m->pool == VGG_POOL_MAX ? op_max_pool2d(w, h, 2, 2, 0) : op_avg_pool2d(w, h, 2, 2, 0);
-        h = seq_keep(&s, op_conv2d_relu(w, h, m->w[i], m->b[i], o));  // (N, OC, H', W'), ReLU fused
+        h = seq_keep(&s, op_conv2d_relu(seq_output(&s), h, m->w[i], m->b[i], o));  // (N, OC, H', W')
         for (int k = 0; k < n && h; k++)
             if (idx[k] == i) outs[k] = s.on ? tensor_copy(a, h) : h;  /* requested: the caller's */
     }
@@ -247,25 +254,28 @@ static tensor *reflect_conv(arena *a, tensor *x, const conv_weights *cw, int str
     return op_conv2d(a, op_pad(a, x, PAD_REFLECT, pad, pad, pad, pad), cw->w, cw->b, o);
 }
 
-static tensor *in_relu(arena *a, tensor *x, const norm_weights *nw) {
-    return op_relu(a, op_instance_norm(a, x, nw->gamma, nw->beta, 1e-5f));
+/* relu(instance_norm(x)), the result in out, the normalised tensor in a */
+static tensor *in_relu(arena *out, arena *a, tensor *x, const norm_weights *nw) {
+    return op_relu(out, op_instance_norm(a, x, nw->gamma, nw->beta, 1e-5f));
 }
 
 tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
     layer_seq s;
     seq_begin(&s, a);
     arena *w = seq_arena(&s);  /* the caller's arena when training: see layer_seq */
-    tensor *h = seq_keep(&s, in_relu(w, reflect_conv(w, x, &m->conv1, 1), &m->in1));  // (N, 32, H, W)
-    h = seq_keep(&s, in_relu(w, reflect_conv(w, h, &m->conv2, 2), &m->in2));  // (N, 64, H/2, W/2)
-    h = seq_keep(&s, in_relu(w, reflect_conv(w, h, &m->conv3, 2), &m->in3));  // (N, 128, H/4, W/4)
-    for (int i = 0; i < 5; i++) {
-        tensor *r = in_relu(w, reflect_conv(w, h, &m->res[i].conv1, 1), &m->res[i].in1);
+    tensor *h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, x, &m->conv1, 1), &m->in1));
+    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->conv2, 2), &m->in2));
+    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->conv3, 2), &m->in3));
+    for (int i = 0; i < 5; i++) {                                        // (N, 128, H/4, W/4)
+        tensor *r = in_relu(w, w, reflect_conv(w, h, &m->res[i].conv1, 1), &m->res[i].in1);
         r = op_instance_norm(w, reflect_conv(w, r, &m->res[i].conv2, 1),
                              m->res[i].in2.gamma, m->res[i].in2.beta, 1e-5f);
-        h = seq_keep(&s, op_add(w, h, r));                              // (N, 128, H/4, W/4)
+        h = seq_keep(&s, op_add(seq_output(&s), h, r));
     }
-    h = seq_keep(&s, in_relu(w, reflect_conv(w, op_upsample(w, h, UPSAMPLE_NEAREST, 2), &m->deconv1, 1), &m->in4));
-    h = seq_keep(&s, in_relu(w, reflect_conv(w, op_upsample(w, h, UPSAMPLE_NEAREST, 2), &m->deconv2, 1), &m->in5));
+    h = op_upsample(w, h, UPSAMPLE_NEAREST, 2);
+    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->deconv1, 1), &m->in4));
+    h = op_upsample(w, h, UPSAMPLE_NEAREST, 2);
+    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->deconv2, 1), &m->in5));
     return seq_end(&s, reflect_conv(w, h, &m->deconv3, 1));             // (N, 3, H, W)
 }
 
@@ -309,8 +319,9 @@ tensor *adain_forward(const adain_net *m, arena *a, tensor *content, tensor *sty
     for (int i = 0; i < ADAIN_DECODER_CONVS && t; i++) {
         if (dec_up_before(i)) t = op_upsample(w, t, UPSAMPLE_NEAREST, 2);
         tensor *padded = op_pad(w, t, PAD_REFLECT, 1, 1, 1, 1);
-        t = seq_keep(&s, i < ADAIN_DECODER_CONVS - 1 ? op_conv2d_relu(w, padded, m->w[i], m->b[i], o)
-                                                     : op_conv2d(w, padded, m->w[i], m->b[i], o));
+        arena *out = seq_output(&s);
+        t = seq_keep(&s, i < ADAIN_DECODER_CONVS - 1 ? op_conv2d_relu(out, padded, m->w[i], m->b[i], o)
+                                                     : op_conv2d(out, padded, m->w[i], m->b[i], o));
     }
     return seq_end(&s, t);                                       // (N, 3, H, W)
 }
