@@ -118,16 +118,15 @@ static void conv2d_backward(tensor *y) {
                                        ops_grad_or_null(b), y->grad, x->data, w->data, y->saved);
 }
 
-/* relu(conv): dy masked by y > 0 (the ReLU's derivative, 0 at 0 as op_relu), then conv's. */
+/* relu(conv): dy masked by y > 0 (ReLU's derivative, 0 at 0 as op_relu), then conv's.
+ * The mask is applied to y->grad in place: no one reads y's gradient after y's own backward
+ * (y is an op result, never a view), and a copy would cost an activation per layer. */
 static void conv2d_relu_backward(tensor *y) {
     tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    float *masked = arena_alloc(y->arena, sizeof(float) * y->numel);  /* zeroed */
-    ATELIER_ASSERT(masked != NULL);  /* out of memory mid-backward: nothing to recover */
-    const backend *be = backend_current();
-    /* y > 0 exactly where conv + b > 0, so ReLU's backward can read y as its input */
-    be->unary_backward(UNOP_RELU, masked, y->grad, y->data, y->data, y->numel, 0.0f);
-    be->conv2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
-                                       ops_grad_or_null(b), masked, x->data, w->data, y->saved);
+    for (int64_t i = 0; i < y->numel; i++)
+        if (!(y->data[i] > 0)) y->grad[i] = 0.0f;
+    backend_current()->conv2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
+                                       ops_grad_or_null(b), y->grad, x->data, w->data, y->saved);
 }
 
 static void conv_transpose2d_backward(tensor *y) {

@@ -85,7 +85,8 @@ conv2d_opts conv2d_defaults(void);      /* stride 1, pad 0, dilation 1, groups 1
 tensor *op_conv2d(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o); /* b may be NULL */
 tensor *op_conv_transpose2d(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o);
 /* relu(conv2d(x, w, b)) in one pass over the output (the ReLU fused into the convolution, as
- * VGG and most generators use it); the same values and gradients as the two ops. */
+ * VGG and most generators use it); the same values and gradients as the two ops. To save
+ * an activation-sized buffer per layer, backward masks the result's own .grad in place. */
 tensor *op_conv2d_relu(arena *a, tensor *x, tensor *w, tensor *b, conv2d_opts o);
 
 /* ---- pooling, resizing, padding: x (N, C, H, W) ---- */
