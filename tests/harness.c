@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <time.h>
+#include <dirent.h>
+#include <unistd.h>
 #include "atelier/rng.h"
 
 static int g_passed, g_failed, g_skipped;
@@ -97,4 +99,28 @@ tensor *test_sin_pattern(arena *ar, int ndim, const int *shape, double a, double
     tensor *t = tensor_new(ar, ndim, shape);
     for (int64_t i = 0; t && i < t->numel; i++) t->data[i] = (float)(s * sin(a * (double)i + b));
     return t;
+}
+
+int test_count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+void test_remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) test_remove_tree(path);
+        remove(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }

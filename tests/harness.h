@@ -55,6 +55,10 @@ bool test_close_array(const char *file, int line, const char *what, const float 
         error_clear();                                                                     \
     } while (0)
 
+/* Files: the number of entries in a directory (-1 if it cannot be read); remove a tree. */
+int test_count_entries(const char *dir);
+void test_remove_tree(const char *dir);
+
 /* Deterministic test data: uniform in [lo, hi) from a seed. */
 void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi);
 /* A new leaf that requires a gradient, uniform in [lo, hi) from seed: a gradcheck input. */

@@ -33,30 +33,6 @@ static const char *tmp_path(const char *name) {
 /* A path in g_dir that lives as long as the enclosing block (tmp_path's rotate). */
 #define TMP_PATH(var, name) char var[256]; snprintf(var, sizeof var, "%s/%s", g_dir, name)
 
-static int count_dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char path[512];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (remove(path) != 0) remove_tree(path);
-        remove(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static unsigned char *load_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -605,7 +581,7 @@ static void test_write_errors(void) {
     mkdir(dir, 0755);
     CHECK(image_write(dir, im, NULL) == STATUS_IO && strstr(error_message(), "cannot replace"));
     error_clear();
-    CHECK(count_dir_entries(g_dir) == 2);
+    CHECK(test_count_entries(g_dir) == 2);
     rmdir(dir);
     /* a write cut short by the file size limit leaves the old file intact */
     image *big = make_image(300, 300, 4, 255, 82, false);
@@ -623,7 +599,7 @@ static void test_write_errors(void) {
     CHECK_MSG(s == STATUS_IO && s2 == STATUS_IO && s3 == STATUS_IO, "cut writes: %d %d %d", s, s2, s3);
     error_clear();
     CHECK(png_holds(path, old));
-    CHECK(count_dir_entries(g_dir) == 1);
+    CHECK(test_count_entries(g_dir) == 1);
     remove(path);
     image_free(big); image_free(old); image_free(im);
 }
@@ -790,6 +766,6 @@ int main(void) {
     RUN(test_resize_alpha);
     RUN(test_tensor_conversion);
     RUN(test_data_kit);
-    remove_tree(g_dir);
+    test_remove_tree(g_dir);
     return test_finish();
 }

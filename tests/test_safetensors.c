@@ -27,16 +27,6 @@ static const char *tmp_path(const char *name) {
     return p;
 }
 
-static int count_dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 static bool bits_equal(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 /* A safetensors file from a header (JSON text) and data_len bytes of data 0, 1, 2, ... */
@@ -410,7 +400,7 @@ static void test_save_arguments(void) {
           == STATUS_ARG);
     CHECK(strstr(error_message(), "metadata key \"k\" appears twice"));
     error_clear();
-    CHECK(count_dir_entries(g_dir) == 0);  /* nothing was written */
+    CHECK(test_count_entries(g_dir) == 0);  /* nothing was written */
     arena_free(a);
 }
 
@@ -450,7 +440,7 @@ static void test_atomic_write(void) {
     CHECK(safetensors_save(dir, names, &small, 1, NULL, 0) == STATUS_IO);
     CHECK(strstr(error_message(), "write failed"));
     error_clear();
-    CHECK(count_dir_entries(g_dir) == 2 && count_dir_entries(dir) == 1);  /* no temp file left */
+    CHECK(test_count_entries(g_dir) == 2 && test_count_entries(dir) == 1);  /* no temp file left */
     remove(inside);
     remove(dir);
     CHECK(file_holds(path, 2.0f));
@@ -478,7 +468,7 @@ static void test_atomic_write_midway(void) {
     CHECK(s == STATUS_IO && strstr(error_message(), "write failed: File too large"));
     error_clear();
     CHECK(file_holds(path, 2.0f));            /* the old file, intact */
-    CHECK(count_dir_entries(g_dir) == 1);     /* and nothing else */
+    CHECK(test_count_entries(g_dir) == 1);     /* and nothing else */
     remove(path);
     arena_free(a);
 }
@@ -604,20 +594,6 @@ static void test_checkpoint_refusals(void) {
     arena_free(a);
 }
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char path[512];
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (remove(path) != 0) remove_tree(path);
-        remove(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 int main(void) {
     strcpy(g_dir, "/tmp/atelier-XXXXXX");
     if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
@@ -641,6 +617,6 @@ int main(void) {
     RUN(test_checkpoint_round_trip);
     RUN(test_checkpoint_adam);
     RUN(test_checkpoint_refusals);
-    remove_tree(g_dir);
+    test_remove_tree(g_dir);
     return test_finish();
 }

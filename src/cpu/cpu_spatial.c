@@ -23,21 +23,6 @@ static void *xmalloc(size_t n) {
 
 /* ---- pooling ---- */
 
-/* The clipped window of output (oy, ox): rows [*y0, *y1), cols [*x0, *x1) (as the ref). */
-static void pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1, int *x0,
-                        int *x1) {
-    int ys = oy * p->stride_h - p->pad_h, xs = ox * p->stride_w - p->pad_w;
-    *y0 = ys < 0 ? 0 : ys;
-    *x0 = xs < 0 ? 0 : xs;
-    *y1 = ys + p->kh > p->h ? p->h : ys + p->kh;
-    *x1 = xs + p->kw > p->w ? p->w : xs + p->kw;
-}
-
-static float pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1) {
-    if (p->count_include_pad) return (float)(p->kh * p->kw);
-    return (float)((y1 - y0) * (x1 - x0));
-}
-
 void cpu_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
     // y (N, C, OH, OW), x (N, C, H, W)
     int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
@@ -48,11 +33,11 @@ void cpu_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
                 int y0, y1, x0, x1;
-                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
                 float s = 0;
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) s += xp[iy * p->w + ix];
-                yp[oy * p->ow + ox] = s / pool_divisor(p, y0, y1, x0, x1);
+                yp[oy * p->ow + ox] = s / ref_pool_divisor(p, y0, y1, x0, x1);
             }
     }
 }
@@ -68,29 +53,12 @@ void cpu_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p)
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
                 int y0, y1, x0, x1;
-                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float g = dyp[oy * p->ow + ox] / pool_divisor(p, y0, y1, x0, x1);
+                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                float g = dyp[oy * p->ow + ox] / ref_pool_divisor(p, y0, y1, x0, x1);
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) dxp[iy * p->w + ix] += g;
             }
     }
-}
-
-/* First maximum of the window (row-major; NaN wins), or -1 for a window of padding only. */
-static int pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox) {
-    int y0, y1, x0, x1, best = -1;
-    pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-    float m = -INFINITY;
-    for (int iy = y0; iy < y1; iy++)
-        for (int ix = x0; ix < x1; ix++) {
-            float v = xp[iy * p->w + ix];
-            if (best < 0 || v > m || isnan(v)) {
-                best = iy * p->w + ix;
-                m = v;
-                if (isnan(v)) return best;
-            }
-        }
-    return best;
 }
 
 void cpu_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
@@ -102,7 +70,7 @@ void cpu_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
         float *yp = y + nc * ohw;
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
-                int i = pool_argmax(p, xp, oy, ox);
+                int i = ref_pool_argmax(p, xp, oy, ox);
                 yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
             }
     }
@@ -119,7 +87,7 @@ void cpu_max_pool2d_backward(float *dx, const float *dy, const float *x, const p
         const float *dyp = dy + nc * ohw;
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
-                int i = pool_argmax(p, xp, oy, ox);
+                int i = ref_pool_argmax(p, xp, oy, ox);
                 if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
             }
     }

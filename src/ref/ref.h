@@ -32,6 +32,12 @@ void ref_conv_transpose2d_backward(float *dx, float *dw, float *db, const float 
                                    const float *x, const float *w, const conv2d_params *p);
 
 /* ref_spatial.c */
+/* Pooling's rules (shared with faster backends): the window [y0, y1) x [x0, x1) of output
+ * (oy, ox) clipped to the input; avg pool's divisor; max pool's first maximum (row-major,
+ * NaN wins; -1 for a window of padding only). */
+void ref_pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1);
+float ref_pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1);
+int ref_pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox);
 /* Upsampling's source coordinates, as PyTorch computes them (shared with faster backends):
  * nearest: floor(dst * (in / out rounded to float)); bilinear: taps i0, i1 and weight l1 of i1. */
 int ref_nearest_source(int dst, int in, int out);

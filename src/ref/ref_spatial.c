@@ -20,7 +20,7 @@
 /* ---- pooling ---- */
 
 /* The clipped window of output (oy, ox) in input coordinates: rows [*y0, *y1), cols [*x0, *x1). */
-static void pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1, int *x0,
+void ref_pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1, int *x0,
                         int *x1) {
     int ys = oy * p->stride_h - p->pad_h, xs = ox * p->stride_w - p->pad_w;
     *y0 = ys < 0 ? 0 : ys;
@@ -31,7 +31,7 @@ static void pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1
 
 /* The divisor of an average window: KH*KW over the padded window (PyTorch's default, which
  * in floor mode with pad <= kernel/2 is the whole kernel), else the real pixels only. */
-static float pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1) {
+float ref_pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1) {
     if (p->count_include_pad) return (float)(p->kh * p->kw);
     return (float)((y1 - y0) * (x1 - x0));
 }
@@ -44,11 +44,11 @@ void ref_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
                 int y0, y1, x0, x1;
-                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
                 float s = 0;
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) s += xp[iy * p->w + ix];
-                yp[oy * p->ow + ox] = s / pool_divisor(p, y0, y1, x0, x1);
+                yp[oy * p->ow + ox] = s / ref_pool_divisor(p, y0, y1, x0, x1);
             }
     }
 }
@@ -62,8 +62,8 @@ void ref_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p)
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
                 int y0, y1, x0, x1;
-                pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float g = dyp[oy * p->ow + ox] / pool_divisor(p, y0, y1, x0, x1);
+                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+                float g = dyp[oy * p->ow + ox] / ref_pool_divisor(p, y0, y1, x0, x1);
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) dxp[iy * p->w + ix] += g;
             }
@@ -72,9 +72,9 @@ void ref_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p)
 
 /* Index (iy * W + ix) of the first maximum of a window of plane xp, or -1 if the window
  * holds only padding (which counts as -inf). NaN counts as the maximum, as in torch. */
-static int pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox) {
+int ref_pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox) {
     int y0, y1, x0, x1, best = -1;
-    pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+    ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
     float m = -INFINITY;
     for (int iy = y0; iy < y1; iy++)
         for (int ix = x0; ix < x1; ix++) {
@@ -95,7 +95,7 @@ void ref_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
         float *yp = y + nc * p->oh * p->ow;
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
-                int i = pool_argmax(p, xp, oy, ox);
+                int i = ref_pool_argmax(p, xp, oy, ox);
                 yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
             }
     }
@@ -110,7 +110,7 @@ void ref_max_pool2d_backward(float *dx, const float *dy, const float *x, const p
         const float *dyp = dy + nc * p->oh * p->ow;
         for (int oy = 0; oy < p->oh; oy++)
             for (int ox = 0; ox < p->ow; ox++) {
-                int i = pool_argmax(p, xp, oy, ox);
+                int i = ref_pool_argmax(p, xp, oy, ox);
                 if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
             }
     }
