@@ -157,14 +157,52 @@ void tensor_requires_grad(tensor *t) {
     if (t) t->requires_grad = true;
 }
 
+/* Gradient buffers of intermediate tensors, recycled during one tensor_backward: in
+ * reverse topological order a non-leaf's gradient is dead once its own backward has run
+ * (every consumer ran before it), so its buffer serves a later request of the same size
+ * from the same arena. The step then holds a few gradients at a time, not one per
+ * activation. Leaves (parameters, the optimised image) keep theirs. */
+typedef struct grad_block { arena *arena; size_t bytes; float *data; } grad_block;
+typedef struct grad_pool { grad_block *blocks; int n, cap; } grad_pool;
+static _Thread_local grad_pool *g_pool;  /* set while tensor_backward runs */
+
+static float *pool_take(arena *a, size_t bytes) {
+    for (int i = g_pool ? g_pool->n - 1 : -1; i >= 0; i--) {
+        grad_block *b = &g_pool->blocks[i];
+        if (b->arena == a && b->bytes == bytes) {
+            float *d = b->data;
+            *b = g_pool->blocks[--g_pool->n];
+            memset(d, 0, bytes);
+            return d;
+        }
+    }
+    return NULL;
+}
+
+static void pool_give(tensor *t) {
+    grad_pool *p = g_pool;
+    if (!p || t->base || !t->backward || !t->grad) return;  /* leaves and views keep theirs */
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 64;
+        grad_block *nb = realloc(p->blocks, sizeof *nb * cap);
+        if (!nb) return;  /* no recycling: only more memory used */
+        p->blocks = nb;
+        p->cap = cap;
+    }
+    p->blocks[p->n++] = (grad_block){t->arena, sizeof(float) * t->numel, t->grad};
+    t->grad = NULL;
+}
+
 float *tensor_grad(tensor *t) {
     if (t->grad) return t->grad;
     if (t->base) {
         t->grad = tensor_grad(t->base) + t->offset;
-    } else {
-        t->grad = arena_alloc(t->arena, sizeof(float) * t->numel);
-        ATELIER_ASSERT(t->grad != NULL);  /* out of memory mid-backward: nothing to recover */
+        return t->grad;
     }
+    size_t bytes = sizeof(float) * t->numel;
+    t->grad = t->backward ? pool_take(t->arena, bytes) : NULL;
+    if (!t->grad) t->grad = arena_alloc(t->arena, bytes);
+    ATELIER_ASSERT(t->grad != NULL);  /* out of memory mid-backward: nothing to recover */
     return t->grad;
 }
 
@@ -247,9 +285,16 @@ status tensor_backward(tensor *loss) {
     if (!walk_graph(&w, loss, ++g_mark)) {
         s = error_set(STATUS_NOMEM, "backward: out of memory walking the graph");
     } else {
+        grad_pool pool = {0};
+        g_pool = &pool;
         tensor_grad(loss)[0] += 1.0f;
-        for (int i = w.n - 1; i >= 0; i--)
-            if (w.order[i]->backward && w.order[i]->grad) w.order[i]->backward(w.order[i]);
+        for (int i = w.n - 1; i >= 0; i--) {
+            tensor *t = w.order[i];
+            if (t->backward && t->grad) t->backward(t);
+            pool_give(t);
+        }
+        g_pool = NULL;
+        free(pool.blocks);
     }
     free(w.order); free(w.stack); free(w.next);
     return s;

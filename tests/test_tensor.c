@@ -147,7 +147,31 @@ static void test_null_propagates(void) {
     arena_free(a);
 }
 
+/* Backward recycles intermediate gradients: a chain of 20 ops on 4 MB tensors holds 20
+ * activations but only a couple of gradient buffers at a time. Leaves keep theirs. */
+static void test_backward_recycles_intermediate_gradients(void) {
+    enum { N = 1 << 20, OPS = 20 };
+    arena *a = arena_new(1 << 20);
+    tensor *x = tensor_fill(tensor_new(a, 1, (int[]){N}), 1.0f);
+    tensor_requires_grad(x);
+    tensor *y = x, *mid = NULL;
+    for (int i = 0; i < OPS; i++) {
+        y = op_mul_scalar(a, y, 1.01f);
+        if (i == OPS / 2) mid = y;
+    }
+    tensor *loss = op_sum(a, y, -1, false);
+    size_t before = arena_used(a);  /* x, 20 activations, the loss */
+    CHECK(tensor_backward(loss) == STATUS_OK);
+    CHECK_NEAR(x->grad[0], pow(1.01, OPS), 1e-6, 1e-5);
+    CHECK_NEAR(x->grad[N - 1], pow(1.01, OPS), 1e-6, 1e-5);
+    CHECK(mid->grad == NULL);  /* an intermediate's gradient is not kept */
+    size_t grads = arena_used(a) - before;  /* x's gradient plus the recycled buffers */
+    CHECK_MSG(grads <= 4 * sizeof(float) * (size_t)N, "backward took %zu MB for gradients", grads >> 20);
+    arena_free(a);
+}
+
 int main(void) {
+    RUN(test_backward_recycles_intermediate_gradients);
     RUN(test_arena_reset_and_peak);
     RUN(test_tensor_new_checks_shapes);
     RUN(test_reshape_and_narrow_share_data);

@@ -8,7 +8,10 @@
  * reverse topological order and accumulates d loss / d t into t->grad for every tensor
  * that requires it: parameters and inputs alike (style transfer optimises the image).
  *
- * Gradients accumulate across calls until tensor_zero_grad. Inside autograd_set(false)
+ * Gradients accumulate across calls until tensor_zero_grad. Only leaves (tensors no op
+ * made: parameters, inputs) keep their gradient after backward; an intermediate tensor's
+ * gradient buffer is recycled during backward once dead, as PyTorch frees it, and its
+ * grad is NULL afterwards. Inside autograd_set(false)
  * ops record nothing (inference). A step's graph lives in the step's arena: resetting that
  * arena after backward frees the graph; parameters live in their own arena and survive.
  *
