@@ -259,6 +259,18 @@ static tensor *in_relu(arena *out, arena *a, tensor *x, const norm_weights *nw) 
     return op_relu(out, op_instance_norm(a, x, nw->gamma, nw->beta, 1e-5f));
 }
 
+/* UpsampleConvLayer + instance norm + ReLU: nearest x2, reflection pad, conv. The
+ * upsampled tensor is dead once padded, so in inference it lives in the layer's output
+ * arena until then (the largest tensors of the network: at 1024 px, 256 MB each). */
+static tensor *up_layer(layer_seq *s, tensor *h, const conv_weights *cw, const norm_weights *nw) {
+    arena *w = seq_arena(s), *o = seq_output(s);
+    int pad = cw->w->shape[2] / 2;
+    tensor *padded = op_pad(w, op_upsample(o, h, UPSAMPLE_NEAREST, 2), PAD_REFLECT, pad, pad, pad, pad);
+    if (s->on) arena_reset(o);  /* drops the upsampled tensor; in training o is the caller's */
+    tensor *y = op_conv2d(w, padded, cw->w, cw->b, conv2d_defaults());
+    return seq_keep(s, in_relu(o, w, y, nw));
+}
+
 tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
     layer_seq s;
     seq_begin(&s, a);
@@ -272,10 +284,8 @@ tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
                              m->res[i].in2.gamma, m->res[i].in2.beta, 1e-5f);
         h = seq_keep(&s, op_add(seq_output(&s), h, r));
     }
-    h = op_upsample(w, h, UPSAMPLE_NEAREST, 2);
-    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->deconv1, 1), &m->in4));
-    h = op_upsample(w, h, UPSAMPLE_NEAREST, 2);
-    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->deconv2, 1), &m->in5));
+    h = up_layer(&s, h, &m->deconv1, &m->in4);                          // (N, 64, H/2, W/2)
+    h = up_layer(&s, h, &m->deconv2, &m->in5);                          // (N, 32, H, W)
     return seq_end(&s, reflect_conv(w, h, &m->deconv3, 1));             // (N, 3, H, W)
 }
 
