@@ -23,74 +23,36 @@ static void *xmalloc(size_t n) {
 
 /* ---- pooling ---- */
 
+/* Parallel over planes (n, c); each plane is the reference's body, so results match it
+ * bit for bit and do not depend on the thread count. */
+#define FOR_EACH_PLANE(p) \
+    _Pragma("omp parallel for schedule(static) if ((int64_t)(p)->n * (p)->c * (p)->h * (p)->w > PAR_MIN)") \
+    for (int64_t nc = 0; nc < (int64_t)(p)->n * (p)->c; nc++)
+
 void cpu_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
     // y (N, C, OH, OW), x (N, C, H, W)
-    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
-    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
-    for (int64_t nc = 0; nc < planes; nc++) {
-        const float *xp = x + nc * hw;
-        float *yp = y + nc * ohw;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int y0, y1, x0, x1;
-                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float s = 0;
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) s += xp[iy * p->w + ix];
-                yp[oy * p->ow + ox] = s / ref_pool_divisor(p, y0, y1, x0, x1);
-            }
-    }
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    FOR_EACH_PLANE(p) ref_avg_pool2d_plane(y + nc * ohw, x + nc * hw, p);
 }
 
 void cpu_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p) {
-    // dx (N, C, H, W) += each window's dy / divisor, scattered in the reference's order
+    // dx (N, C, H, W) += each window's dy / divisor
     if (!dx) return;
-    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
-    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
-    for (int64_t nc = 0; nc < planes; nc++) {
-        float *dxp = dx + nc * hw;
-        const float *dyp = dy + nc * ohw;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int y0, y1, x0, x1;
-                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float g = dyp[oy * p->ow + ox] / ref_pool_divisor(p, y0, y1, x0, x1);
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) dxp[iy * p->w + ix] += g;
-            }
-    }
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    FOR_EACH_PLANE(p) ref_avg_pool2d_plane_backward(dx + nc * hw, dy + nc * ohw, p);
 }
 
 void cpu_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
     // y (N, C, OH, OW), x (N, C, H, W)
-    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
-    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
-    for (int64_t nc = 0; nc < planes; nc++) {
-        const float *xp = x + nc * hw;
-        float *yp = y + nc * ohw;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int i = ref_pool_argmax(p, xp, oy, ox);
-                yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
-            }
-    }
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    FOR_EACH_PLANE(p) ref_max_pool2d_plane(y + nc * ohw, x + nc * hw, p);
 }
 
 void cpu_max_pool2d_backward(float *dx, const float *dy, const float *x, const pool2d_params *p) {
-    // dx (N, C, H, W) += dy (N, C, OH, OW) at each window's argmax in x (N, C, H, W)
+    // dx (N, C, H, W) += dy at each window's first maximum
     if (!dx) return;
-    int64_t planes = (int64_t)p->n * p->c, hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
-    #pragma omp parallel for schedule(static) if (planes * hw > PAR_MIN)
-    for (int64_t nc = 0; nc < planes; nc++) {
-        const float *xp = x + nc * hw;
-        float *dxp = dx + nc * hw;
-        const float *dyp = dy + nc * ohw;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int i = ref_pool_argmax(p, xp, oy, ox);
-                if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
-            }
-    }
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    FOR_EACH_PLANE(p) ref_max_pool2d_plane_backward(dx + nc * hw, dy + nc * ohw, x + nc * hw, p);
 }
 
 /* ---- upsampling ---- */

@@ -36,38 +36,30 @@ float ref_pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1) {
     return (float)((y1 - y0) * (x1 - x0));
 }
 
-void ref_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
-    // y (N, C, OH, OW), x (N, C, H, W)
-    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) {
-        const float *xp = x + nc * p->h * p->w;
-        float *yp = y + nc * p->oh * p->ow;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int y0, y1, x0, x1;
-                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float s = 0;
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) s += xp[iy * p->w + ix];
-                yp[oy * p->ow + ox] = s / ref_pool_divisor(p, y0, y1, x0, x1);
-            }
-    }
+/* ---- per-plane pooling: the bodies every backend shares (xp (H, W), yp (OH, OW)) ---- */
+
+void ref_avg_pool2d_plane(float *yp, const float *xp, const pool2d_params *p) {
+    for (int oy = 0; oy < p->oh; oy++)
+        for (int ox = 0; ox < p->ow; ox++) {
+            int y0, y1, x0, x1;
+            ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            float s = 0;
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) s += xp[iy * p->w + ix];
+            yp[oy * p->ow + ox] = s / ref_pool_divisor(p, y0, y1, x0, x1);
+        }
 }
 
-void ref_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p) {
-    // dx (N, C, H, W), dy (N, C, OH, OW)
-    if (!dx) return;
-    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) {
-        float *dxp = dx + nc * p->h * p->w;
-        const float *dyp = dy + nc * p->oh * p->ow;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int y0, y1, x0, x1;
-                ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
-                float g = dyp[oy * p->ow + ox] / ref_pool_divisor(p, y0, y1, x0, x1);
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) dxp[iy * p->w + ix] += g;
-            }
-    }
+/* dxp (H, W) += each window's dy / divisor */
+void ref_avg_pool2d_plane_backward(float *dxp, const float *dyp, const pool2d_params *p) {
+    for (int oy = 0; oy < p->oh; oy++)
+        for (int ox = 0; ox < p->ow; ox++) {
+            int y0, y1, x0, x1;
+            ref_pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            float g = dyp[oy * p->ow + ox] / ref_pool_divisor(p, y0, y1, x0, x1);
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) dxp[iy * p->w + ix] += g;
+        }
 }
 
 /* Index (iy * W + ix) of the first maximum of a window of plane xp, or -1 if the window
@@ -88,32 +80,51 @@ int ref_pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox) {
     return best;
 }
 
+void ref_max_pool2d_plane(float *yp, const float *xp, const pool2d_params *p) {
+    for (int oy = 0; oy < p->oh; oy++)
+        for (int ox = 0; ox < p->ow; ox++) {
+            int i = ref_pool_argmax(p, xp, oy, ox);
+            yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
+        }
+}
+
+/* dxp (H, W) += dy at each window's first maximum */
+void ref_max_pool2d_plane_backward(float *dxp, const float *dyp, const float *xp,
+                                   const pool2d_params *p) {
+    for (int oy = 0; oy < p->oh; oy++)
+        for (int ox = 0; ox < p->ow; ox++) {
+            int i = ref_pool_argmax(p, xp, oy, ox);
+            if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
+        }
+}
+
+/* ---- the kernels: one plane (n, c) at a time ---- */
+
+void ref_avg_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
+    // y (N, C, OH, OW), x (N, C, H, W)
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) ref_avg_pool2d_plane(y + nc * ohw, x + nc * hw, p);
+}
+
+void ref_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p) {
+    // dx (N, C, H, W), dy (N, C, OH, OW)
+    if (!dx) return;
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) ref_avg_pool2d_plane_backward(dx + nc * hw, dy + nc * ohw, p);
+}
+
 void ref_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
     // y (N, C, OH, OW), x (N, C, H, W)
-    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) {
-        const float *xp = x + nc * p->h * p->w;
-        float *yp = y + nc * p->oh * p->ow;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int i = ref_pool_argmax(p, xp, oy, ox);
-                yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
-            }
-    }
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) ref_max_pool2d_plane(y + nc * ohw, x + nc * hw, p);
 }
 
 void ref_max_pool2d_backward(float *dx, const float *dy, const float *x, const pool2d_params *p) {
-    // dx (N, C, H, W), dy (N, C, OH, OW), x (N, C, H, W): the gradient goes to the argmax
+    // dx (N, C, H, W), dy (N, C, OH, OW), x (N, C, H, W)
     if (!dx) return;
-    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++) {
-        const float *xp = x + nc * p->h * p->w;
-        float *dxp = dx + nc * p->h * p->w;
-        const float *dyp = dy + nc * p->oh * p->ow;
-        for (int oy = 0; oy < p->oh; oy++)
-            for (int ox = 0; ox < p->ow; ox++) {
-                int i = ref_pool_argmax(p, xp, oy, ox);
-                if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
-            }
-    }
+    int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
+    for (int64_t nc = 0; nc < (int64_t)p->n * p->c; nc++)
+        ref_max_pool2d_plane_backward(dx + nc * hw, dy + nc * ohw, x + nc * hw, p);
 }
 
 /* ---- upsampling ---- */
