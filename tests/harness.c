@@ -124,3 +124,38 @@ void test_remove_tree(const char *dir) {
     closedir(d);
     rmdir(dir);
 }
+
+char test_dir[64];
+
+bool test_make_dir(void) {
+    strcpy(test_dir, "/tmp/atelier-test-XXXXXX");
+    if (mkdtemp(test_dir)) return true;
+    perror("mkdtemp");
+    return false;
+}
+
+const char *test_tmp_path(const char *name) {
+    static char buf[4][256];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, 256, "%s/%s", test_dir, name);
+    return p;
+}
+
+const backend *test_backend_or_skip(const char *name) {
+    const backend *be = backend_find(name);
+    if (!be) {
+        char why[128];
+        snprintf(why, sizeof why, "this build has no %s backend (needs libdnnl-dev, libopenblas-openmp-dev)", name);
+        test_skip(why);
+    }
+    return be;
+}
+
+float *test_rand_buf(int64_t n, uint64_t seed, float lo, float hi) {
+    float *p = malloc(sizeof(float) * (n > 0 ? n : 1));
+    if (!p) abort();  /* a test without memory cannot go on */
+    rng r = rng_new(seed);
+    rng_uniform(&r, p, n, lo, hi);
+    return p;
+}

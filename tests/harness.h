@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "atelier/tensor.h"
+#include "atelier/backend.h"
 
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void test_run(const char *name, void (*fn)(void));
@@ -55,9 +56,20 @@ bool test_close_array(const char *file, int line, const char *what, const float 
         error_clear();                                                                     \
     } while (0)
 
+/* A fresh directory for a test program's files (test_dir, made by test_make_dir under /tmp;
+ * false and a message if it cannot be made), and a path inside it (4 rotating buffers). */
+extern char test_dir[64];
+bool test_make_dir(void);
+const char *test_tmp_path(const char *name);
+
 /* Files: the number of entries in a directory (-1 if it cannot be read); remove a tree. */
 int test_count_entries(const char *dir);
 void test_remove_tree(const char *dir);
+
+/* The backend of that name, or NULL after test_skip (a build without it skips, not fails). */
+const backend *test_backend_or_skip(const char *name);
+/* n floats uniform in [lo, hi) from seed, malloc'd (the caller frees). */
+float *test_rand_buf(int64_t n, uint64_t seed, float lo, float hi);
 
 /* Deterministic test data: uniform in [lo, hi) from a seed. */
 void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi);

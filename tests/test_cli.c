@@ -7,18 +7,16 @@
 #include <unistd.h>
 #include "harness.h"
 
-static char g_dir[64];
-
 /* Runs `cmd` through the shell; stdout and stderr into out/err (each up to 8 KB). */
 static int run(const char *cmd, char *out, char *err) {
     char full[1024];
-    snprintf(full, sizeof full, "%s >%s/out 2>%s/err", cmd, g_dir, g_dir);
+    snprintf(full, sizeof full, "%s >%s/out 2>%s/err", cmd, test_dir, test_dir);
     int rc = system(full);
     char path[128];
     const char *names[2] = {"out", "err"};
     char *bufs[2] = {out, err};
     for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", g_dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s", test_dir, names[i]);
         FILE *f = fopen(path, "rb");
         size_t n = f ? fread(bufs[i], 1, 8191, f) : 0;
         bufs[i][n] = 0;
@@ -57,14 +55,14 @@ static void test_demo_bad_options(void) {
 
 static void test_demo_trains_saves_and_inspect_reads(void) {
     char out[8192], err[8192], cmd[512];
-    snprintf(cmd, sizeof cmd, ATELIER_BIN " demo --quiet --steps 200 --out %s/net.safetensors", g_dir);
+    snprintf(cmd, sizeof cmd, ATELIER_BIN " demo --quiet --steps 200 --out %s/net.safetensors", test_dir);
     CHECK(run(cmd, out, err) == 0);
     float before = -1, after = -1;
     const char *acc = strstr(out, "held-out accuracy:");
     CHECK(acc && sscanf(acc, "held-out accuracy: %f%% before training, %f%% after", &before, &after) == 2);
     CHECK_MSG(after >= 95.0f, "accuracy after training %.1f%% (before %.1f%%)", after, before);
     CHECK(strstr(out, "the net gives the same answers") != NULL);
-    snprintf(cmd, sizeof cmd, ATELIER_BIN " inspect %s/net.safetensors", g_dir);
+    snprintf(cmd, sizeof cmd, ATELIER_BIN " inspect %s/net.safetensors", test_dir);
     CHECK(run(cmd, out, err) == 0);
     CHECK(strstr(out, "conv1.weight") && strstr(out, "atelier-demo-bars"));
 }
@@ -79,21 +77,20 @@ static void test_inspect_bad_files(void) {
     char out[8192], err[8192], cmd[512];
     CHECK(run(ATELIER_BIN " inspect /nonexistent.safetensors", out, err) == 1);
     CHECK(count_lines(err) == 1 && strstr(err, "/nonexistent.safetensors"));
-    snprintf(cmd, sizeof cmd, "printf 'garbage' > %s/bad.safetensors && " ATELIER_BIN " inspect %s/bad.safetensors", g_dir, g_dir);
+    snprintf(cmd, sizeof cmd, "printf 'garbage' > %s/bad.safetensors && " ATELIER_BIN " inspect %s/bad.safetensors", test_dir, test_dir);
     CHECK(run(cmd, out, err) == 1);
     CHECK(count_lines(err) == 1);
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/atelier-cli-XXXXXX");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    if (!test_make_dir()) return 1;
     RUN(test_help_and_unknown_command);
     RUN(test_demo_bad_options);
     RUN(test_demo_trains_saves_and_inspect_reads);
     RUN(test_demo_unwritable_output);
     RUN(test_inspect_bad_files);
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", test_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", test_dir);
     return test_finish();
 }

@@ -8,16 +8,11 @@
 #include "atelier/ops.h"
 #include "atelier/rng.h"
 
-static const backend *cpu_or_skip(void) {
-    const backend *cpu = backend_find("cpu");
-    if (!cpu) test_skip("this build has no cpu backend (needs libdnnl-dev, libopenblas-openmp-dev)");
-    return cpu;
-}
 
 /* OpenBLAS and the double-accumulating reference sum k products in different orders:
  * errors ~ k * eps * |a||b|, so the tolerance scales with sqrt(k) (rounding is random). */
 static void test_gemm_layouts(void) {
-    const backend *cpu = cpu_or_skip();
+    const backend *cpu = test_backend_or_skip("cpu");
     if (!cpu) return;
     int sizes[][3] = {{1, 1, 1}, {3, 5, 7}, {17, 1, 33}, {64, 65, 63}, {1, 300, 129}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
@@ -93,7 +88,7 @@ static float *net_run(const net *n, int *count) {
 }
 
 static void test_network_agrees_across_backends_and_threads(void) {
-    if (!cpu_or_skip()) return;
+    if (!test_backend_or_skip("cpu")) return;
     arena *a = arena_new(1 << 20);
     net n = net_new(a);
     int count = 0, c2 = 0, c3 = 0;

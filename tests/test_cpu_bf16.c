@@ -26,11 +26,6 @@ static double cosine(const float *a, const float *b, int64_t n) {
     return ab / sqrt(aa * bb + 1e-300);
 }
 
-static const backend *bf16_or_skip(void) {
-    const backend *be = backend_find("cpu-bf16");
-    if (!be) test_skip("this build has no cpu-bf16 backend");
-    return be;
-}
 
 static void check_bf16_error(const char *what, double err) {
     if (err < 1e-6) { test_skip("oneDNN ran no bfloat16 convolution on this CPU (float32 fallback)"); return; }
@@ -39,7 +34,7 @@ static void check_bf16_error(const char *what, double err) {
 }
 
 static void test_conv_kernels(void) {
-    const backend *bf = bf16_or_skip();
+    const backend *bf = test_backend_or_skip("cpu-bf16");
     if (!bf) return;
     conv2d_params p = {.n = 2, .c = 32, .h = 19, .w = 17, .oc = 48, .kh = 3, .kw = 3, .oh = 10, .ow = 9,
                        .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
@@ -97,7 +92,7 @@ static void vggish_run(const vggish *v, tensor *img, float *out, float *grad) {
 }
 
 static void test_network_error(void) {
-    if (!bf16_or_skip()) return;
+    if (!test_backend_or_skip("cpu-bf16")) return;
     arena *a = arena_new(1 << 22);
     static const int ch[5] = {3, 32, 32, 64, 64};
     vggish v;

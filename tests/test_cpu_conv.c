@@ -25,18 +25,7 @@ typedef struct conv_case {
     bool bias;
 } conv_case;
 
-static const backend *cpu_or_skip(void) {
-    const backend *cpu = backend_find("cpu");
-    if (!cpu) test_skip("this build has no cpu backend (needs libdnnl-dev, libopenblas-openmp-dev)");
-    return cpu;
-}
 
-static float *rand_buf(int64_t n, uint64_t seed, float lo, float hi) {
-    float *p = malloc(sizeof(float) * (n > 0 ? n : 1));
-    rng r = rng_new(seed);
-    rng_uniform(&r, p, n, lo, hi);
-    return p;
-}
 
 static float *copy_buf(const float *src, int64_t n) {
     float *p = malloc(sizeof(float) * (n > 0 ? n : 1));
@@ -77,10 +66,10 @@ static void check_case(const backend *cpu, const conv_case *k, bool transpose, u
     int64_t nx = (int64_t)k->n * k->c * k->h * k->w, ny = (int64_t)k->n * k->oc * p.oh * p.ow;
     int64_t nw = transpose ? (int64_t)k->c * (k->oc / k->groups) * k->kh * k->kw
                            : (int64_t)k->oc * (k->c / k->groups) * k->kh * k->kw;
-    float *x = rand_buf(nx, seed, -1, 1), *w = rand_buf(nw, seed + 1, -1, 1);
-    float *b = k->bias ? rand_buf(k->oc, seed + 2, -1, 1) : NULL;
-    float *dy = rand_buf(ny, seed + 3, -1, 1);
-    float *y1 = rand_buf(ny, seed + 4, 5, 6), *y2 = rand_buf(ny, seed + 5, -6, -5); /* forward overwrites */
+    float *x = test_rand_buf(nx, seed, -1, 1), *w = test_rand_buf(nw, seed + 1, -1, 1);
+    float *b = k->bias ? test_rand_buf(k->oc, seed + 2, -1, 1) : NULL;
+    float *dy = test_rand_buf(ny, seed + 3, -1, 1);
+    float *y1 = test_rand_buf(ny, seed + 4, 5, 6), *y2 = test_rand_buf(ny, seed + 5, -6, -5); /* forward overwrites */
     void (*fwd_cpu)(float *, const float *, const float *, const float *, const conv2d_params *) =
         transpose ? cpu->conv_transpose2d_forward : cpu->conv2d_forward;
     void (*fwd_ref)(float *, const float *, const float *, const float *, const conv2d_params *) =
@@ -96,8 +85,8 @@ static void check_case(const backend *cpu, const conv_case *k, bool transpose, u
     void (*bwd_ref)(float *, float *, float *, const float *, const float *, const float *,
                     const conv2d_params *) =
         transpose ? ref->conv_transpose2d_backward : ref->conv2d_backward;
-    float *g0[3] = {rand_buf(nx, seed + 6, -1, 1), rand_buf(nw, seed + 7, -1, 1),
-                    rand_buf(k->oc, seed + 8, -1, 1)};
+    float *g0[3] = {test_rand_buf(nx, seed + 6, -1, 1), test_rand_buf(nw, seed + 7, -1, 1),
+                    test_rand_buf(k->oc, seed + 8, -1, 1)};
     int64_t gn[3] = {nx, nw, k->oc};
     for (int mask = 1; mask < 8; mask++) {
         float *g1[3], *g2[3];
@@ -121,7 +110,7 @@ static void check_case(const backend *cpu, const conv_case *k, bool transpose, u
 }
 
 static void run_cases(const conv_case *cases, int count, bool transpose) {
-    const backend *cpu = cpu_or_skip();
+    const backend *cpu = test_backend_or_skip("cpu");
     if (!cpu) return;
     for (int i = 0; i < count; i++) check_case(cpu, &cases[i], transpose, 100 + 10 * (uint64_t)i);
 }
@@ -168,13 +157,13 @@ static void test_conv_transpose2d_cases(void) {
 /* The reordered-weight cache must notice a weight changed in place (an optimiser step),
  * in the forward and in backward-data, which may use another layout of the same buffer. */
 static void test_weight_cache_sees_updates(void) {
-    const backend *cpu = cpu_or_skip();
+    const backend *cpu = test_backend_or_skip("cpu");
     if (!cpu) return;
     conv_case k = {1, 32, 9, 9, 32, 3, 3, 1, 1, 1, 1, 0, false};
     conv2d_params p;
     case_params(&k, false, &p);
     int64_t nx = 32 * 81, nw = 32 * 32 * 9, ny = 32 * 81;
-    float *x = rand_buf(nx, 1, -1, 1), *w = rand_buf(nw, 2, -1, 1), *dy = rand_buf(ny, 3, -1, 1);
+    float *x = test_rand_buf(nx, 1, -1, 1), *w = test_rand_buf(nw, 2, -1, 1), *dy = test_rand_buf(ny, 3, -1, 1);
     float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
     float *dx1 = calloc(nx, sizeof(float)), *dx2 = calloc(nx, sizeof(float));
     for (int step = 0; step < 3; step++) {
@@ -198,15 +187,15 @@ static void test_weight_cache_sees_updates(void) {
 /* A weight buffer freed and another allocated at the same address must not hit the cache:
  * the same pointer, different contents, throughout many shapes (primitive cache churn). */
 static void test_many_shapes_and_reused_buffers(void) {
-    const backend *cpu = cpu_or_skip();
+    const backend *cpu = test_backend_or_skip("cpu");
     if (!cpu) return;
     for (int i = 0; i < 40; i++) {
         conv_case k = {1, 16 + i % 3, 6 + i % 5, 7, 16, 3, 3, 1 + i % 2, 1, 1, 1, 0, i % 2 == 0};
         conv2d_params p;
         case_params(&k, false, &p);
         int64_t nx = (int64_t)k.c * k.h * k.w, nw = (int64_t)k.oc * k.c * 9, ny = (int64_t)k.oc * p.oh * p.ow;
-        float *x = rand_buf(nx, i, -1, 1), *w = rand_buf(nw, 1000 + i, -1, 1);
-        float *b = k.bias ? rand_buf(k.oc, 2000 + i, -1, 1) : NULL;
+        float *x = test_rand_buf(nx, i, -1, 1), *w = test_rand_buf(nw, 1000 + i, -1, 1);
+        float *b = k.bias ? test_rand_buf(k.oc, 2000 + i, -1, 1) : NULL;
         float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
         cpu->conv2d_forward(y1, x, w, b, &p);
         backend_ref()->conv2d_forward(y2, x, w, b, &p);

@@ -34,16 +34,10 @@ static const backend *variant(int v) {
     return g_cpu;
 }
 
-static float *rnd(int64_t n, uint64_t seed, float lo, float hi) {
-    float *p = malloc(sizeof(float) * (n > 0 ? n : 1));
-    rng r = rng_new(seed);
-    rng_uniform(&r, p, n, lo, hi);
-    return p;
-}
 
 /* Values in [-4, 4) that are multiples of 1/8: float sums of up to ~1e5 of them are exact. */
 static float *rnd_q(int64_t n, uint64_t seed) {
-    float *p = rnd(n, seed, -32, 32);
+    float *p = test_rand_buf(n, seed, -32, 32);
     for (int64_t i = 0; i < n; i++) p[i] = floorf(p[i]) / 8.0f;
     return p;
 }
@@ -82,9 +76,9 @@ static void binary_case(const int as[4], const int bs[4], bool quantised) {
     int ys[4];
     for (int d = 0; d < 4; d++) ys[d] = as[d] > bs[d] ? as[d] : bs[d];
     int64_t na = numel4(as), nb = numel4(bs), ny = numel4(ys);
-    float *a = quantised ? rnd_q(na, 1) : rnd(na, 1, -1, 1);
-    float *b = rnd(nb, 2, 0.5f, 2);  /* away from 0 for DIV */
-    float *dy = quantised ? rnd_q(ny, 3) : rnd(ny, 3, -1, 1);
+    float *a = quantised ? rnd_q(na, 1) : test_rand_buf(na, 1, -1, 1);
+    float *b = test_rand_buf(nb, 2, 0.5f, 2);  /* away from 0 for DIV */
+    float *dy = quantised ? rnd_q(ny, 3) : test_rand_buf(ny, 3, -1, 1);
     const char *names[] = {"add", "sub", "mul", "div"};
     for (int op = 0; op < 4; op++) {
         if (quantised && op >= BINOP_MUL) continue;  /* exact sums only for add and sub */
@@ -154,10 +148,10 @@ static void test_unary(void) {
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
             int64_t n = sizes[s];
             bool positive = op == UNOP_LOG || op == UNOP_SQRT || op == UNOP_POW_SCALAR;
-            float *x = positive ? rnd(n, 10, 0.1f, 3) : rnd(n, 10, -3, 3);
+            float *x = positive ? test_rand_buf(n, 10, 0.1f, 3) : test_rand_buf(n, 10, -3, 3);
             if (!positive && n > 3) x[1] = 0.0f;  /* the kinks of relu and abs */
             if (op == UNOP_RDIV_SCALAR) for (int64_t i = 0; i < n; i++) x[i] += x[i] < 0 ? -0.5f : 0.5f;
-            float *dy = rnd(n, 11, -1, 1), *y = outs3(n, 12), *dx = outs3(n, 13);
+            float *dy = test_rand_buf(n, 11, -1, 1), *y = outs3(n, 12), *dx = outs3(n, 13);
             float alpha = op == UNOP_POW_SCALAR ? 2.5f : 0.2f;
             for (int v = 0; v < 3; v++) {
                 const backend *be = variant(v);
@@ -186,13 +180,13 @@ static void test_reduce(void) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int *sh = shapes[s];
         int64_t n = numel4(sh);
-        float *x = rnd(n, 20 + s, -1, 2);
+        float *x = test_rand_buf(n, 20 + s, -1, 2);
         for (int axes = 0; axes < 16; axes++) {
             int ys[4];
             for (int d = 0; d < 4; d++) ys[d] = axes >> d & 1 ? 1 : sh[d];
             int64_t ny = numel4(ys);
             if (ny == n && axes != 0) continue;  /* reducing only dims of 1: same as axes 0 */
-            float *dy = rnd(ny, 30 + axes, -1, 1);
+            float *dy = test_rand_buf(ny, 30 + axes, -1, 1);
             for (int k = REDUCE_SUM; k <= REDUCE_VAR_UNBIASED; k++) {
                 float *y = outs3(ny, 31), *dx = outs3(n, 32);
                 for (int v = 0; v < 3; v++) {
@@ -225,7 +219,7 @@ static void test_axis_copy(void) {
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int *k = cases[c];
         int64_t ny = (int64_t)k[0] * k[1] * k[3], nx = (int64_t)k[0] * k[2] * k[3];
-        float *x = rnd(nx, 40 + c, -1, 1);
+        float *x = test_rand_buf(nx, 40 + c, -1, 1);
         for (int acc = 0; acc < 2; acc++) {
             float *y = outs3(ny, 41);
             for (int v = 0; v < 3; v++)
@@ -247,7 +241,7 @@ static void test_loss(void) {
     for (int k = LOSS_MSE; k <= LOSS_HINGE; k++)
         for (size_t s = 0; s < 3; s++) {
             int64_t n = sizes[s];
-            float *x = rnd(n, 50, -3, 3), *t = rnd(n, 51, k == LOSS_BCE_LOGITS ? 0 : -3, k == LOSS_BCE_LOGITS ? 1 : 3);
+            float *x = test_rand_buf(n, 50, -3, 3), *t = test_rand_buf(n, 51, k == LOSS_BCE_LOGITS ? 0 : -3, k == LOSS_BCE_LOGITS ? 1 : 3);
             if (k == LOSS_HINGE) for (int64_t i = 0; i < n; i++) t[i] = t[i] < 0 ? -1.0f : 1.0f;
             if (n > 3) x[2] = t[2];  /* the kinks of L1 (x == t) and hinge (t x == 1) */
             float *out = outs3(1, 52), *dx = outs3(n, 53), *dt = outs3(n, 54), *dx2 = outs3(n, 55);
@@ -272,7 +266,7 @@ static void test_tv(void) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int *sh = shapes[s];
         int64_t n = numel4(sh);
-        float *x = rnd(n, 60 + s, -1, 1), *out = outs3(1, 61), *dx = outs3(n, 62);
+        float *x = test_rand_buf(n, 60 + s, -1, 1), *out = outs3(1, 61), *dx = outs3(n, 62);
         for (int v = 0; v < 3; v++) {
             const backend *be = variant(v);
             be->tv_forward(out + v, x, sh[0], sh[1], sh[2], sh[3]);
@@ -296,7 +290,7 @@ static void pool_case(int n, int c, int h, int w, int k, int stride, int pad, bo
     p.ow = (w + 2 * pad - k) / stride + 1;
     int64_t nx = (int64_t)n * c * h * w, ny = (int64_t)n * c * p.oh * p.ow;
     float *x = rnd_q(nx, 70);  /* few distinct values: max pool sees ties */
-    float *dy = rnd(ny, 71, -1, 1);
+    float *dy = test_rand_buf(ny, 71, -1, 1);
     float *ya = outs3(ny, 72), *ym = outs3(ny, 73), *dxa = outs3(nx, 74), *dxm = outs3(nx, 75);
     for (int v = 0; v < 3; v++) {
         const backend *be = variant(v);
@@ -334,7 +328,7 @@ static void test_pool(void) {
 
 static void upsample_case(int n, int c, int h, int w, int oh, int ow) {
     int64_t nx = (int64_t)n * c * h * w, ny = (int64_t)n * c * oh * ow;
-    float *x = rnd(nx, 80, -1, 1), *dy = rnd(ny, 81, -1, 1);
+    float *x = test_rand_buf(nx, 80, -1, 1), *dy = test_rand_buf(ny, 81, -1, 1);
     for (int mode = 0; mode < 3; mode++) {  /* nearest, bilinear, bilinear align_corners */
         upsample_mode m = mode == 0 ? UPSAMPLE_NEAREST : UPSAMPLE_BILINEAR;
         bool ac = mode == 2;
@@ -370,7 +364,7 @@ static void test_upsample(void) {
 static void pad_case(int n, int c, int h, int w, int t, int b, int l, int r) {
     int oh = h + t + b, ow = w + l + r;
     int64_t nx = (int64_t)n * c * h * w, ny = (int64_t)n * c * oh * ow;
-    float *x = rnd(nx, 90, -1, 1), *dy = rnd(ny, 91, -1, 1);
+    float *x = test_rand_buf(nx, 90, -1, 1), *dy = test_rand_buf(ny, 91, -1, 1);
     for (int m = PAD_ZERO; m <= PAD_REPLICATE; m++) {
         float *y = outs3(ny, 92), *dx = outs3(nx, 93);
         for (int v = 0; v < 3; v++) {
@@ -402,8 +396,8 @@ static void test_pad(void) {
 
 static void instance_norm_case(int n, int c, int hw, bool affine) {
     int64_t nx = (int64_t)n * c * hw, np = (int64_t)n * c;
-    float *x = rnd(nx, 100, -1, 3), *dy = rnd(nx, 101, -1, 1);
-    float *gamma = affine ? rnd(c, 102, 0.5f, 1.5f) : NULL, *beta = affine ? rnd(c, 103, -1, 1) : NULL;
+    float *x = test_rand_buf(nx, 100, -1, 3), *dy = test_rand_buf(nx, 101, -1, 1);
+    float *gamma = affine ? test_rand_buf(c, 102, 0.5f, 1.5f) : NULL, *beta = affine ? test_rand_buf(c, 103, -1, 1) : NULL;
     float *y = outs3(nx, 104), *mean = outs3(np, 105), *rstd = outs3(np, 106);
     float *dx = outs3(nx, 107), *dg = outs3(c, 108), *dbeta = outs3(c, 109), *dx2 = outs3(nx, 110);
     for (int v = 0; v < 3; v++) {
@@ -429,8 +423,8 @@ static void instance_norm_case(int n, int c, int hw, bool affine) {
 
 static void batch_norm_case(int n, int c, int hw, bool affine) {
     int64_t nx = (int64_t)n * c * hw;
-    float *x = rnd(nx, 120, -1, 3), *dy = rnd(nx, 121, -1, 1);
-    float *gamma = affine ? rnd(c, 122, 0.5f, 1.5f) : NULL, *beta = affine ? rnd(c, 123, -1, 1) : NULL;
+    float *x = test_rand_buf(nx, 120, -1, 3), *dy = test_rand_buf(nx, 121, -1, 1);
+    float *gamma = affine ? test_rand_buf(c, 122, 0.5f, 1.5f) : NULL, *beta = affine ? test_rand_buf(c, 123, -1, 1) : NULL;
     float *y = outs3(nx, 124), *mean = outs3(c, 125), *rstd = outs3(c, 126);
     float *rm = outs3(c, 127), *rv = outs3(c, 128);
     for (int i = 0; i < 3 * c; i++) rv[i] += 1.0f;  /* a variance */
@@ -463,7 +457,7 @@ static void batch_norm_case(int n, int c, int hw, bool affine) {
 
 static void adain_case(int n, int c, int hwx, int hws) {
     int64_t nx = (int64_t)n * c * hwx, ns = (int64_t)n * c * hws;
-    float *x = rnd(nx, 140, -1, 3), *s = rnd(ns, 141, -2, 1), *dy = rnd(nx, 142, -1, 1);
+    float *x = test_rand_buf(nx, 140, -1, 3), *s = test_rand_buf(ns, 141, -2, 1), *dy = test_rand_buf(nx, 142, -1, 1);
     float *y = outs3(nx, 143), *dx = outs3(nx, 144), *ds = outs3(ns, 145), *ds2 = outs3(ns, 146);
     for (int v = 0; v < 3; v++) {
         const backend *be = variant(v);

@@ -20,18 +20,9 @@
 #include "atelier/image.h"
 #include "harness.h"
 
-static char g_dir[64];  /* a fresh directory for this run's files, removed at the end */
 
-static const char *tmp_path(const char *name) {
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", g_dir, name);
-    return p;
-}
-
-/* A path in g_dir that lives as long as the enclosing block (tmp_path's rotate). */
-#define TMP_PATH(var, name) char var[256]; snprintf(var, sizeof var, "%s/%s", g_dir, name)
+/* A path in test_dir that lives as long as the enclosing block (tmp_path's rotate). */
+#define TMP_PATH(var, name) char var[256]; snprintf(var, sizeof var, "%s/%s", test_dir, name)
 
 static unsigned char *load_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -404,24 +395,24 @@ static void test_webp_text(void) {
 
 static void test_sniff_by_content(void) {
     image *im = make_image(8, 6, 3, 255, 40, false);
-    CHECK(image_write(tmp_path("x.png"), im, NULL) == STATUS_OK);
-    CHECK(rename(tmp_path("x.png"), tmp_path("x.jpg")) == 0);   /* a PNG named .jpg */
-    image *back = image_read(tmp_path("x.jpg"), NULL);
+    CHECK(image_write(test_tmp_path("x.png"), im, NULL) == STATUS_OK);
+    CHECK(rename(test_tmp_path("x.png"), test_tmp_path("x.jpg")) == 0);   /* a PNG named .jpg */
+    image *back = image_read(test_tmp_path("x.jpg"), NULL);
     CHECK(same_pixels(im, back));
     image_free(back);
-    save_bytes(tmp_path("x.gif"), (const unsigned char *)"GIF89a\1\0\1\0\0\0\0;", 14);
-    CHECK_IMG_FAILS(image_read(tmp_path("x.gif"), NULL), STATUS_FORMAT, "unknown image format");
-    CHECK_IMG_FAILS(image_read(tmp_path("missing.png"), NULL), STATUS_IO, "missing.png: cannot open");
-    CHECK_IMG_FAILS(image_read(g_dir, NULL), STATUS_IO, "is a directory");
-    save_bytes(tmp_path("empty.png"), NULL, 0);
-    CHECK_IMG_FAILS(image_read(tmp_path("empty.png"), NULL), STATUS_FORMAT, "empty file");
-    remove(tmp_path("x.jpg")); remove(tmp_path("x.gif")); remove(tmp_path("empty.png"));
+    save_bytes(test_tmp_path("x.gif"), (const unsigned char *)"GIF89a\1\0\1\0\0\0\0;", 14);
+    CHECK_IMG_FAILS(image_read(test_tmp_path("x.gif"), NULL), STATUS_FORMAT, "unknown image format");
+    CHECK_IMG_FAILS(image_read(test_tmp_path("missing.png"), NULL), STATUS_IO, "missing.png: cannot open");
+    CHECK_IMG_FAILS(image_read(test_dir, NULL), STATUS_IO, "is a directory");
+    save_bytes(test_tmp_path("empty.png"), NULL, 0);
+    CHECK_IMG_FAILS(image_read(test_tmp_path("empty.png"), NULL), STATUS_FORMAT, "empty file");
+    remove(test_tmp_path("x.jpg")); remove(test_tmp_path("x.gif")); remove(test_tmp_path("empty.png"));
     image_free(im);
 }
 
 /* Writes im in each format (lossy and lossless WebP) and returns the file's bytes. */
 static unsigned char *encoded(const image *im, const char *name, const image_write_opts *o, size_t *n) {
-    const char *path = tmp_path(name);
+    const char *path = test_tmp_path(name);
     CHECK(image_write(path, im, o) == STATUS_OK);
     unsigned char *b = load_bytes(path, n);
     remove(path);
@@ -542,12 +533,12 @@ static void test_bombs_and_limits(void) {
     free(b);
     CHECK(image_write(bad, im, &(image_write_opts){0}) == STATUS_ARG);   /* .img: refused */
     error_clear();
-    CHECK(image_write(tmp_path("ok.png"), im, NULL) == STATUS_OK);
-    CHECK_IMG_FAILS(image_read(tmp_path("ok.png"), &(image_read_opts){.max_pixels = 255}), STATUS_ARG, "over the limit of 255");
-    image *r = image_read(tmp_path("ok.png"), &(image_read_opts){.max_pixels = 256});
+    CHECK(image_write(test_tmp_path("ok.png"), im, NULL) == STATUS_OK);
+    CHECK_IMG_FAILS(image_read(test_tmp_path("ok.png"), &(image_read_opts){.max_pixels = 255}), STATUS_ARG, "over the limit of 255");
+    image *r = image_read(test_tmp_path("ok.png"), &(image_read_opts){.max_pixels = 256});
     CHECK(r != NULL);
     image_free(r);
-    remove(tmp_path("ok.png")); remove(bad);
+    remove(test_tmp_path("ok.png")); remove(bad);
     image_free(im);
 }
 
@@ -565,11 +556,11 @@ static void test_write_errors(void) {
     TMP_PATH(path, "keep.png");
     CHECK(image_write(path, old, NULL) == STATUS_OK);
     error_clear();
-    CHECK(image_write(tmp_path("x.gif"), im, NULL) == STATUS_ARG && strstr(error_message(), "unsupported extension"));
+    CHECK(image_write(test_tmp_path("x.gif"), im, NULL) == STATUS_ARG && strstr(error_message(), "unsupported extension"));
     error_clear();
-    CHECK(image_write(tmp_path("noext"), im, NULL) == STATUS_ARG);
+    CHECK(image_write(test_tmp_path("noext"), im, NULL) == STATUS_ARG);
     error_clear();
-    CHECK(image_write(tmp_path("no/such/dir/x.png"), im, NULL) == STATUS_IO &&
+    CHECK(image_write(test_tmp_path("no/such/dir/x.png"), im, NULL) == STATUS_IO &&
           strstr(error_message(), "cannot create a file there"));
     error_clear();
     CHECK(image_write(path, im, &(image_write_opts){.quality = 101}) == STATUS_ARG);
@@ -581,7 +572,7 @@ static void test_write_errors(void) {
     mkdir(dir, 0755);
     CHECK(image_write(dir, im, NULL) == STATUS_IO && strstr(error_message(), "cannot replace"));
     error_clear();
-    CHECK(test_count_entries(g_dir) == 2);
+    CHECK(test_count_entries(test_dir) == 2);
     rmdir(dir);
     /* a write cut short by the file size limit leaves the old file intact */
     image *big = make_image(300, 300, 4, 255, 82, false);
@@ -592,14 +583,14 @@ static void test_write_errors(void) {
     void (*sig)(int) = signal(SIGXFSZ, SIG_IGN);
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
     status s = image_write(path, big, NULL);
-    status s2 = image_write(tmp_path("keep.jpg"), big, &(image_write_opts){.quality = 100});
-    status s3 = image_write(tmp_path("keep.webp"), big, &(image_write_opts){.webp_lossless = true});
+    status s2 = image_write(test_tmp_path("keep.jpg"), big, &(image_write_opts){.quality = 100});
+    status s3 = image_write(test_tmp_path("keep.webp"), big, &(image_write_opts){.webp_lossless = true});
     setrlimit(RLIMIT_FSIZE, &was);
     signal(SIGXFSZ, sig);
     CHECK_MSG(s == STATUS_IO && s2 == STATUS_IO && s3 == STATUS_IO, "cut writes: %d %d %d", s, s2, s3);
     error_clear();
     CHECK(png_holds(path, old));
-    CHECK(test_count_entries(g_dir) == 1);
+    CHECK(test_count_entries(test_dir) == 1);
     remove(path);
     image_free(big); image_free(old); image_free(im);
 }
@@ -744,8 +735,7 @@ static void test_data_kit(void) {
 }
 
 int main(void) {
-    strcpy(g_dir, "/tmp/atelier-img-XXXXXX");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    if (!test_make_dir()) return 1;
     RUN(test_png_round_trip);
     RUN(test_png_grey_and_16bit);
     RUN(test_png_palette_and_1bit);
@@ -766,6 +756,6 @@ int main(void) {
     RUN(test_resize_alpha);
     RUN(test_tensor_conversion);
     RUN(test_data_kit);
-    test_remove_tree(g_dir);
+    test_remove_tree(test_dir);
     return test_finish();
 }

@@ -17,15 +17,6 @@
 #include "atelier/safetensors.h"
 #include "harness.h"
 
-static char g_dir[64];  /* a fresh directory for this run's files, removed at the end */
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][256];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 256, "%s/%s", g_dir, name);
-    return p;
-}
 
 static bool bits_equal(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
@@ -78,7 +69,7 @@ static void test_round_trip(void) {
     ts[1]->data[1] = -0.0f;
     const char *names[5] = {"scalar", "vec", "conv.weight", "x3", "caf\xc3\xa9 \"q\" \\"};
     const char *meta[] = {"author", "line1\nline2\t\"quoted\" \xe2\x9c\x93", "empty", ""};
-    const char *path = tmp_path("round.safetensors");
+    const char *path = test_tmp_path("round.safetensors");
     CHECK(safetensors_save(path, names, ts, 5, meta, 2) == STATUS_OK);
     safetensors *f = safetensors_open(path);
     CHECK_OK(f);
@@ -110,7 +101,7 @@ static void test_round_trip(void) {
 static void test_saved_layout(void) {
     arena *a = arena_new(1 << 12);
     tensor *t = tensor_fill(tensor_new(a, 1, (int[]){3}), 2.0f);
-    const char *path = tmp_path("layout.safetensors");
+    const char *path = test_tmp_path("layout.safetensors");
     CHECK(safetensors_save(path, (const char *[]){"t"}, &t, 1, NULL, 0) == STATUS_OK);
     FILE *fp = fopen(path, "rb");
     unsigned char buf[256];
@@ -132,7 +123,7 @@ static void test_saved_layout(void) {
 static void test_load_into(void) {
     arena *a = arena_new(1 << 12);
     tensor *w = tensor_fill(tensor_new(a, 2, (int[]){2, 3}), 0.5f);
-    const char *path = tmp_path("load.safetensors");
+    const char *path = test_tmp_path("load.safetensors");
     CHECK(safetensors_save(path, (const char *[]){"layer.weight"}, &w, 1, NULL, 0) == STATUS_OK);
     safetensors *f = safetensors_open(path);
     CHECK_OK(f);
@@ -363,13 +354,13 @@ static void test_malformed_metadata(void) {
 /* Files on disk: missing, a directory, empty; and a valid file with trailing holes. */
 static void test_open_files(void) {
     error_clear();
-    CHECK(safetensors_open(tmp_path("does-not-exist.safetensors")) == NULL);
+    CHECK(safetensors_open(test_tmp_path("does-not-exist.safetensors")) == NULL);
     CHECK(error_status() == STATUS_IO && strstr(error_message(), "cannot open: No such file"));
     error_clear();
-    CHECK(safetensors_open(g_dir) == NULL);
+    CHECK(safetensors_open(test_dir) == NULL);
     CHECK(error_status() == STATUS_IO && strstr(error_message(), "not a regular file"));
     error_clear();
-    const char *path = tmp_path("empty.safetensors");
+    const char *path = test_tmp_path("empty.safetensors");
     FILE *fp = fopen(path, "wb");
     if (fp) fclose(fp);
     CHECK(safetensors_open(path) == NULL);
@@ -381,7 +372,7 @@ static void test_open_files(void) {
 static void test_save_arguments(void) {
     arena *a = arena_new(1 << 12);
     tensor *t[2] = {tensor_new(a, 1, (int[]){2}), tensor_new(a, 1, (int[]){2})};
-    const char *path = tmp_path("args.safetensors");
+    const char *path = test_tmp_path("args.safetensors");
     struct { const char *names[2]; const char *want; } cases[] = {
         {{"a", "a"}, "tensor name \"a\" appears twice"},
         {{"a", "__metadata__"}, "cannot be a tensor name"},
@@ -400,7 +391,7 @@ static void test_save_arguments(void) {
           == STATUS_ARG);
     CHECK(strstr(error_message(), "metadata key \"k\" appears twice"));
     error_clear();
-    CHECK(test_count_entries(g_dir) == 0);  /* nothing was written */
+    CHECK(test_count_entries(test_dir) == 0);  /* nothing was written */
     arena_free(a);
 }
 
@@ -422,25 +413,25 @@ static void test_atomic_write(void) {
     const char *names[] = {"w"};
     tensor *small = tensor_fill(tensor_new(a, 1, (int[]){4}), 1.0f);
     tensor *big = tensor_fill(tensor_new(a, 1, (int[]){4}), 2.0f);
-    const char *path = tmp_path("model.safetensors");
+    const char *path = test_tmp_path("model.safetensors");
     CHECK(safetensors_save(path, names, &small, 1, NULL, 0) == STATUS_OK);
     CHECK(safetensors_save(path, names, &big, 1, NULL, 0) == STATUS_OK);  /* overwrite */
     CHECK(file_holds(path, 2.0f));
 
     error_clear();  /* a path inside a missing directory */
-    CHECK(safetensors_save(tmp_path("missing/model.safetensors"), names, &small, 1, NULL, 0) == STATUS_IO);
+    CHECK(safetensors_save(test_tmp_path("missing/model.safetensors"), names, &small, 1, NULL, 0) == STATUS_IO);
     CHECK(strstr(error_message(), "cannot create a temporary file"));
     error_clear();
 
     /* the target is a non-empty directory: writing works, the rename fails */
-    const char *dir = tmp_path("dir.safetensors"), *inside = tmp_path("dir.safetensors/keep");
+    const char *dir = test_tmp_path("dir.safetensors"), *inside = test_tmp_path("dir.safetensors/keep");
     CHECK(mkdir(dir, 0755) == 0);
     FILE *fp = fopen(inside, "wb");
     if (fp) fclose(fp);
     CHECK(safetensors_save(dir, names, &small, 1, NULL, 0) == STATUS_IO);
     CHECK(strstr(error_message(), "write failed"));
     error_clear();
-    CHECK(test_count_entries(g_dir) == 2 && test_count_entries(dir) == 1);  /* no temp file left */
+    CHECK(test_count_entries(test_dir) == 2 && test_count_entries(dir) == 1);  /* no temp file left */
     remove(inside);
     remove(dir);
     CHECK(file_holds(path, 2.0f));
@@ -453,7 +444,7 @@ static void test_atomic_write_midway(void) {
     arena *a = arena_new(1 << 20);
     const char *names[] = {"w"};
     tensor *old_w = tensor_fill(tensor_new(a, 1, (int[]){4}), 2.0f);
-    const char *path = tmp_path("model.safetensors");
+    const char *path = test_tmp_path("model.safetensors");
     CHECK(safetensors_save(path, names, &old_w, 1, NULL, 0) == STATUS_OK);
     tensor *huge = tensor_fill(tensor_new(a, 1, (int[]){16384}), 3.0f);
     struct rlimit old, lim;
@@ -468,7 +459,7 @@ static void test_atomic_write_midway(void) {
     CHECK(s == STATUS_IO && strstr(error_message(), "write failed: File too large"));
     error_clear();
     CHECK(file_holds(path, 2.0f));            /* the old file, intact */
-    CHECK(test_count_entries(g_dir) == 1);     /* and nothing else */
+    CHECK(test_count_entries(test_dir) == 1);     /* and nothing else */
     remove(path);
     arena_free(a);
 }
@@ -479,7 +470,7 @@ static void test_checkpoint_round_trip(void) {
     test_fill_uniform(w, 1, -1, 1);
     test_fill_uniform(b, 2, -1, 1);
     const char *names[] = {"fc.weight", "fc.bias"};
-    const char *path = tmp_path("ckpt.safetensors");
+    const char *path = test_tmp_path("ckpt.safetensors");
     CHECK(checkpoint_save(path, names, (tensor *[]){w, b}, 2, NULL, 42) == STATUS_OK);
     tensor *w2 = tensor_new(a, 2, (int[]){3, 4}), *b2 = tensor_new(a, 1, (int[]){4});
     int64_t step = -1;
@@ -523,7 +514,7 @@ static void test_checkpoint_adam(void) {
     CHECK_OK(oy);
     if (!ox || !oy) { optim_free(ox); optim_free(oy); arena_free(a); return; }
     adam_steps(ox, x, 3);
-    const char *path = tmp_path("adam.safetensors");
+    const char *path = test_tmp_path("adam.safetensors");
     CHECK(checkpoint_save(path, (const char *[]){"x"}, &x, 1, ox, 3) == STATUS_OK);
     int64_t step = 0;
     CHECK(checkpoint_load(path, (const char *[]){"x"}, &y, 1, oy, &step) == STATUS_OK);
@@ -566,7 +557,7 @@ static void test_checkpoint_refusals(void) {
     tensor *w = tensor_fill(tensor_new(a, 1, (int[]){4}), 1.0f);
     tensor *dst = tensor_fill(tensor_new(a, 1, (int[]){4}), 9.0f);
     tensor *wrong = tensor_new(a, 1, (int[]){5});
-    const char *path = tmp_path("refuse.safetensors");
+    const char *path = test_tmp_path("refuse.safetensors");
     const char *n1[] = {"w"};
     CHECK(safetensors_save(path, n1, &w, 1, NULL, 0) == STATUS_OK);
     expect_load_refused(path, "w", dst, STATUS_FORMAT, "not an Atelier checkpoint (metadata format is missing)",
@@ -580,7 +571,7 @@ static void test_checkpoint_refusals(void) {
     CHECK(checkpoint_save(path, n1, &w, 1, NULL, 5) == STATUS_OK);
     expect_load_refused(path, "v", dst, STATUS_FORMAT, "checkpoint lacks tensor \"v\"", __LINE__);
     expect_load_refused(path, "w", wrong, STATUS_SHAPE, "w: file has (4), model expects (5)", __LINE__);
-    expect_load_refused(tmp_path("none.safetensors"), "w", dst, STATUS_IO, "cannot open", __LINE__);
+    expect_load_refused(test_tmp_path("none.safetensors"), "w", dst, STATUS_IO, "cannot open", __LINE__);
     CHECK(dst->data[0] == 9.0f);  /* refused loads changed nothing */
 
     /* all-or-nothing: the second tensor is missing, so the first is not loaded either */
@@ -595,8 +586,7 @@ static void test_checkpoint_refusals(void) {
 }
 
 int main(void) {
-    strcpy(g_dir, "/tmp/atelier-XXXXXX");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); return 1; }
+    if (!test_make_dir()) return 1;
     RUN(test_round_trip);
     RUN(test_saved_layout);
     RUN(test_load_into);
@@ -617,6 +607,6 @@ int main(void) {
     RUN(test_checkpoint_round_trip);
     RUN(test_checkpoint_adam);
     RUN(test_checkpoint_refusals);
-    test_remove_tree(g_dir);
+    test_remove_tree(test_dir);
     return test_finish();
 }
