@@ -165,30 +165,20 @@ void cpu_upsample_backward(upsample_mode m, bool align_corners, float *dx, const
 
 /* ---- padding ---- */
 
-/* Source of padded index i (i = -before .. n - 1 + after), -1 for a zero. */
-static int pad_source(pad_mode m, int i, int n) {
-    if (i >= 0 && i < n) return i;
-    switch (m) {
-    case PAD_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
-    case PAD_REPLICATE: return i < 0 ? 0 : n - 1;
-    default: return -1;
-    }
-}
-
 void cpu_pad_forward(pad_mode m, float *y, const float *x, int n, int c, int h, int w, int top,
                      int bottom, int left, int right) {
     // y (N, C, H + top + bottom, W + left + right), x (N, C, H, W): rows are the border
     // columns around a memcpy of the source row
     int oh = h + top + bottom, ow = w + left + right;
     int *sx = xmalloc(sizeof(int) * ow);
-    for (int ox = 0; ox < ow; ox++) sx[ox] = pad_source(m, ox - left, w);
+    for (int ox = 0; ox < ow; ox++) sx[ox] = ref_pad_source(m, ox - left, w);
     int64_t planes = (int64_t)n * c, hw = (int64_t)h * w, ohw = (int64_t)oh * ow;
     #pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
     for (int64_t nc = 0; nc < planes; nc++) {
         const float *xp = x + nc * hw;
         float *yp = y + nc * ohw;
         for (int oy = 0; oy < oh; oy++) {
-            int iy = pad_source(m, oy - top, h);
+            int iy = ref_pad_source(m, oy - top, h);
             float *yr = yp + (int64_t)oy * ow;
             if (iy < 0) { memset(yr, 0, sizeof(float) * ow); continue; }
             const float *xr = xp + (int64_t)iy * w;
@@ -207,14 +197,14 @@ void cpu_pad_backward(pad_mode m, float *dx, const float *dy, int n, int c, int 
     if (!dx) return;
     int oh = h + top + bottom, ow = w + left + right;
     int *sx = xmalloc(sizeof(int) * ow);
-    for (int ox = 0; ox < ow; ox++) sx[ox] = pad_source(m, ox - left, w);
+    for (int ox = 0; ox < ow; ox++) sx[ox] = ref_pad_source(m, ox - left, w);
     int64_t planes = (int64_t)n * c, hw = (int64_t)h * w, ohw = (int64_t)oh * ow;
     #pragma omp parallel for schedule(static) if (planes * ohw > PAR_MIN)
     for (int64_t nc = 0; nc < planes; nc++) {
         float *dxp = dx + nc * hw;
         const float *dyp = dy + nc * ohw;
         for (int oy = 0; oy < oh; oy++) {
-            int iy = pad_source(m, oy - top, h);
+            int iy = ref_pad_source(m, oy - top, h);
             if (iy < 0) continue;
             float *r = dxp + (int64_t)iy * w;
             const float *g = dyp + (int64_t)oy * ow;

@@ -38,6 +38,8 @@ void ref_conv_transpose2d_backward(float *dx, float *dw, float *db, const float 
 void ref_pool_window(const pool2d_params *p, int oy, int ox, int *y0, int *y1, int *x0, int *x1);
 float ref_pool_divisor(const pool2d_params *p, int y0, int y1, int x0, int x1);
 int ref_pool_argmax(const pool2d_params *p, const float *xp, int oy, int ox);
+/* Padding's rule: the source index of padded index i along an axis of n, -1 for a zero. */
+int ref_pad_source(pad_mode m, int i, int n);
 /* One plane of each pooling kernel: xp, dxp (H, W); yp, dyp (OH, OW). */
 void ref_avg_pool2d_plane(float *yp, const float *xp, const pool2d_params *p);
 void ref_avg_pool2d_plane_backward(float *dxp, const float *dyp, const pool2d_params *p);

@@ -225,7 +225,7 @@ void ref_upsample_backward(upsample_mode m, bool align_corners, float *dx, const
 
 /* The source index along one axis of padded index i (i = -before .. n - 1 + after), or -1
  * for zero padding outside [0, n). Reflection needs the pad < n, so one mirror suffices. */
-static int pad_source(pad_mode m, int i, int n) {
+int ref_pad_source(pad_mode m, int i, int n) {
     if (i >= 0 && i < n) return i;
     switch (m) {
     case PAD_REFLECT: return i < 0 ? -i : 2 * (n - 1) - i;
@@ -242,9 +242,9 @@ void ref_pad_forward(pad_mode m, float *y, const float *x, int n, int c, int h, 
         const float *xp = x + nc * h * w;
         float *yp = y + nc * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
-            int iy = pad_source(m, oy - top, h);
+            int iy = ref_pad_source(m, oy - top, h);
             for (int ox = 0; ox < ow; ox++) {
-                int ix = pad_source(m, ox - left, w);
+                int ix = ref_pad_source(m, ox - left, w);
                 yp[oy * ow + ox] = (iy < 0 || ix < 0) ? 0.0f : xp[iy * w + ix];
             }
         }
@@ -261,9 +261,9 @@ void ref_pad_backward(pad_mode m, float *dx, const float *dy, int n, int c, int 
         float *dxp = dx + nc * h * w;
         const float *dyp = dy + nc * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
-            int iy = pad_source(m, oy - top, h);
+            int iy = ref_pad_source(m, oy - top, h);
             for (int ox = 0; ox < ow; ox++) {
-                int ix = pad_source(m, ox - left, w);
+                int ix = ref_pad_source(m, ox - left, w);
                 if (iy >= 0 && ix >= 0) dxp[iy * w + ix] += dyp[oy * ow + ox];
             }
         }
