@@ -14,8 +14,14 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+KIT ?= ../shared/data
 demo: build
 	./$(BUILD)/atelier demo --out $(BUILD)/demo-net.safetensors
+	@if [ -f $(KIT)/content/tubingen_neckarfront.jpg ]; then \
+	  echo "stylize: Tubingen in the style of The Starry Night, default settings (a few minutes)"; \
+	  ./$(BUILD)/atelier stylize $(KIT)/content/tubingen_neckarfront.jpg -s $(KIT)/style/vangogh_starry_night.jpg \
+	    -o $(BUILD)/demo-stylized.png && echo "wrote $(BUILD)/demo-stylized.png"; \
+	else echo "stylize: the data kit ($(KIT)) is absent: skipping the style-transfer demo"; fi
 
 test: build
 	@sh scripts/run-tests.sh $(BUILD)

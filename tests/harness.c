@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <dirent.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "atelier/rng.h"
 
@@ -158,4 +159,40 @@ float *test_rand_buf(int64_t n, uint64_t seed, float lo, float hi) {
     rng r = rng_new(seed);
     rng_uniform(&r, p, n, lo, hi);
     return p;
+}
+
+int test_shell(const char *cmd, char *out, char *err) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s >%s/out 2>%s/err", cmd, test_dir, test_dir);
+    int rc = system(full);
+    const char *names[2] = {"out", "err"};
+    char *bufs[2] = {out, err};
+    for (int i = 0; i < 2; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", test_dir, names[i]);
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(bufs[i], 1, 8191, f) : 0;
+        bufs[i][n] = 0;
+        if (f) fclose(f);
+    }
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int test_count_lines(const char *s) {
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+unsigned char *test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    *n = b ? fread(b, 1, (size_t)len, f) : 0;
+    if (b) b[*n] = 0;
+    fclose(f);
+    return b;
 }

@@ -62,6 +62,14 @@ extern char test_dir[64];
 bool test_make_dir(void);
 const char *test_tmp_path(const char *name);
 
+/* Runs cmd through the shell with stdout and stderr captured in out and err (8 KB each, in
+ * test_dir); returns the exit status (-1 if killed). test_count_lines counts '\n's. */
+int test_shell(const char *cmd, char *out, char *err);
+int test_count_lines(const char *s);
+
+/* A whole file, malloc'd with a NUL after its n bytes (the caller frees); NULL if unreadable. */
+unsigned char *test_read_file(const char *path, size_t *n);
+
 /* Files: the number of entries in a directory (-1 if it cannot be read); remove a tree. */
 int test_count_entries(const char *dir);
 void test_remove_tree(const char *dir);

@@ -3,44 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
 
-/* Runs `cmd` through the shell; stdout and stderr into out/err (each up to 8 KB). */
-static int run(const char *cmd, char *out, char *err) {
-    char full[1024];
-    snprintf(full, sizeof full, "%s >%s/out 2>%s/err", cmd, test_dir, test_dir);
-    int rc = system(full);
-    char path[128];
-    const char *names[2] = {"out", "err"};
-    char *bufs[2] = {out, err};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", test_dir, names[i]);
-        FILE *f = fopen(path, "rb");
-        size_t n = f ? fread(bufs[i], 1, 8191, f) : 0;
-        bufs[i][n] = 0;
-        if (f) fclose(f);
-    }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int count_lines(const char *s) {
-    int n = 0;
-    for (; *s; s++) n += *s == '\n';
-    return n;
-}
-
 static void test_help_and_unknown_command(void) {
     char out[8192], err[8192];
-    CHECK(run(ATELIER_BIN " --help", out, err) == 0);
+    CHECK(test_shell(ATELIER_BIN " --help", out, err) == 0);
     CHECK(strstr(out, "demo") && strstr(out, "inspect"));
-    CHECK(run(ATELIER_BIN " demo --help", out, err) == 0);
+    CHECK(test_shell(ATELIER_BIN " demo --help", out, err) == 0);
     CHECK(strstr(out, "--steps") && strstr(out, "default 300"));
-    CHECK(run(ATELIER_BIN " frobnicate", out, err) == 2);
-    CHECK(strstr(err, "unknown command 'frobnicate'") && count_lines(err) == 1);
-    CHECK(run("ATELIER_BACKEND=bogus " ATELIER_BIN " demo", out, err) == 2);
-    CHECK(strstr(err, "ATELIER_BACKEND=bogus") && count_lines(err) == 1);
+    CHECK(test_shell(ATELIER_BIN " frobnicate", out, err) == 2);
+    CHECK(strstr(err, "unknown command 'frobnicate'") && test_count_lines(err) == 1);
+    CHECK(test_shell("ATELIER_BACKEND=bogus " ATELIER_BIN " demo", out, err) == 2);
+    CHECK(strstr(err, "ATELIER_BACKEND=bogus") && test_count_lines(err) == 1);
 }
 
 static void test_demo_bad_options(void) {
@@ -49,37 +24,37 @@ static void test_demo_bad_options(void) {
     for (int i = 0; i < 4; i++) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, ATELIER_BIN "%s", bad[i]);
-        CHECK_MSG(run(cmd, out, err) == 2 && count_lines(err) == 1, "%s: want exit 2, one line: %s", bad[i], err);
+        CHECK_MSG(test_shell(cmd, out, err) == 2 && test_count_lines(err) == 1, "%s: want exit 2, one line: %s", bad[i], err);
     }
 }
 
 static void test_demo_trains_saves_and_inspect_reads(void) {
     char out[8192], err[8192], cmd[512];
     snprintf(cmd, sizeof cmd, ATELIER_BIN " demo --quiet --steps 200 --out %s/net.safetensors", test_dir);
-    CHECK(run(cmd, out, err) == 0);
+    CHECK(test_shell(cmd, out, err) == 0);
     float before = -1, after = -1;
     const char *acc = strstr(out, "held-out accuracy:");
     CHECK(acc && sscanf(acc, "held-out accuracy: %f%% before training, %f%% after", &before, &after) == 2);
     CHECK_MSG(after >= 95.0f, "accuracy after training %.1f%% (before %.1f%%)", after, before);
     CHECK(strstr(out, "the net gives the same answers") != NULL);
     snprintf(cmd, sizeof cmd, ATELIER_BIN " inspect %s/net.safetensors", test_dir);
-    CHECK(run(cmd, out, err) == 0);
+    CHECK(test_shell(cmd, out, err) == 0);
     CHECK(strstr(out, "conv1.weight") && strstr(out, "atelier-demo-bars"));
 }
 
 static void test_demo_unwritable_output(void) {
     char out[8192], err[8192];
-    CHECK(run(ATELIER_BIN " demo --quiet --steps 5 --out /nonexistent-dir/x.safetensors", out, err) == 1);
-    CHECK(count_lines(err) == 1 && strstr(err, "/nonexistent-dir/x.safetensors"));
+    CHECK(test_shell(ATELIER_BIN " demo --quiet --steps 5 --out /nonexistent-dir/x.safetensors", out, err) == 1);
+    CHECK(test_count_lines(err) == 1 && strstr(err, "/nonexistent-dir/x.safetensors"));
 }
 
 static void test_inspect_bad_files(void) {
     char out[8192], err[8192], cmd[512];
-    CHECK(run(ATELIER_BIN " inspect /nonexistent.safetensors", out, err) == 1);
-    CHECK(count_lines(err) == 1 && strstr(err, "/nonexistent.safetensors"));
+    CHECK(test_shell(ATELIER_BIN " inspect /nonexistent.safetensors", out, err) == 1);
+    CHECK(test_count_lines(err) == 1 && strstr(err, "/nonexistent.safetensors"));
     snprintf(cmd, sizeof cmd, "printf 'garbage' > %s/bad.safetensors && " ATELIER_BIN " inspect %s/bad.safetensors", test_dir, test_dir);
-    CHECK(run(cmd, out, err) == 1);
-    CHECK(count_lines(err) == 1);
+    CHECK(test_shell(cmd, out, err) == 1);
+    CHECK(test_count_lines(err) == 1);
 }
 
 int main(void) {

@@ -24,18 +24,6 @@
 /* A path in test_dir that lives as long as the enclosing block (tmp_path's rotate). */
 #define TMP_PATH(var, name) char var[256]; snprintf(var, sizeof var, "%s/%s", test_dir, name)
 
-static unsigned char *load_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
-}
-
 static void save_bytes(const char *path, const unsigned char *b, size_t n) {
     FILE *f = fopen(path, "wb");
     if (n) fwrite(b, 1, n, f);
@@ -332,7 +320,7 @@ static void test_jpeg_exif_orientation(void) {
     image_write_opts q = {.quality = 100};
     CHECK(image_write(path, im, &q) == STATUS_OK);
     size_t n;
-    unsigned char *jpg = load_bytes(path, &n), *out = malloc(n + 64);
+    unsigned char *jpg = test_read_file(path, &n), *out = malloc(n + 64);
     /* where the stored top-left (red) and top-right (green) corners are displayed:
      * 0 top-left, 1 top-right, 2 bottom-right, 3 bottom-left */
     static const int red_at[9] = {0, 0, 1, 2, 3, 0, 1, 2, 3}, green_at[9] = {0, 1, 0, 3, 2, 3, 2, 1, 0};
@@ -414,7 +402,7 @@ static void test_sniff_by_content(void) {
 static unsigned char *encoded(const image *im, const char *name, const image_write_opts *o, size_t *n) {
     const char *path = test_tmp_path(name);
     CHECK(image_write(path, im, o) == STATUS_OK);
-    unsigned char *b = load_bytes(path, n);
+    unsigned char *b = test_read_file(path, n);
     remove(path);
     return b;
 }

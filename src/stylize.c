@@ -1,0 +1,515 @@
+/* stylize.c: the style-transfer run (stylize.h): the network, options, sizes, colour
+ * handling, multiresolution and the output. The loss and optimiser are in stylize_loss.c,
+ * the tiles in stylize_tile.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "atelier/ops.h"
+#include "atelier/rng.h"
+#include "atelier/safetensors.h"
+#include "atelier/models.h"
+#include "atelier/weights.h"
+#include "stylize_internal.h"
+
+/* ---- planes: the pixels the network sees ---- */
+
+planes *planes_new(int c, int h, int w) {
+    planes *p = calloc(1, sizeof *p);
+    if (p) p->data = calloc((size_t)c * h * w, sizeof(float));
+    if (!p || !p->data) {
+        free(p);
+        error_set(STATUS_NOMEM, "stylize: out of memory for a %dx%d image", w, h);
+        return NULL;
+    }
+    p->c = c; p->h = h; p->w = w;
+    return p;
+}
+
+void planes_free(planes *p) {
+    if (p) free(p->data);
+    free(p);
+}
+
+planes *planes_crop(const planes *p, int y, int x, int h, int w) {
+    planes *r = planes_new(p->c, h, w);
+    for (int c = 0; r && c < p->c; c++)
+        for (int i = 0; i < h; i++)
+            memcpy(r->data + ((int64_t)c * h + i) * w, p->data + ((int64_t)c * p->h + y + i) * p->w + x,
+                   (size_t)w * sizeof(float));
+    return r;
+}
+
+tensor *planes_tensor(arena *a, const planes *p) {
+    return tensor_from(a, 4, (int[]){1, p->c, p->h, p->w}, p->data);
+}
+
+static planes *planes_of_tensor(const tensor *t) {
+    planes *p = planes_new(t->shape[1], t->shape[2], t->shape[3]);
+    if (p) memcpy(p->data, t->data, (size_t)t->numel * sizeof(float));
+    return p;
+}
+
+/* RGB planes of an image resized to w x h (alpha dropped). */
+static planes *rgb_planes(const image *im, int w, int h) {
+    image *r = im->w == w && im->h == h ? (image *)im : image_resize(im, w, h);
+    planes *p = r ? planes_new(3, h, w) : NULL;
+    if (p) memcpy(p->data, r->data, (size_t)3 * w * h * sizeof(float));
+    if (r != im) image_free(r);
+    return p;
+}
+
+/* The planes the network sees: RGB, or luminance. */
+static planes *net_planes(const planes *rgb, bool luma) {
+    if (!luma) return planes_crop(rgb, 0, 0, rgb->h, rgb->w);
+    planes *y = planes_new(1, rgb->h, rgb->w);
+    if (y) color_luma(rgb->data, (int64_t)rgb->h * rgb->w, y->data);
+    return y;
+}
+
+/* Bilinear resize of planes (any channel count) through the upsample op. */
+static planes *planes_resize(const planes *p, int h, int w) {
+    arena *a = arena_new((size_t)p->c * (h * w + p->h * p->w) * sizeof(float) + 4096);
+    bool was = autograd_set(false);
+    tensor *t = a ? op_upsample_to(a, planes_tensor(a, p), UPSAMPLE_BILINEAR, h, w, false) : NULL;
+    planes *r = t ? planes_of_tensor(t) : NULL;
+    autograd_set(was);
+    arena_free(a);
+    return r;
+}
+
+/* ---- the network ---- */
+
+/* The built-in network's weights: see the README's "The built-in network". */
+#define BUILTIN_SEED 19
+/* The built-in network is torchvision's VGG-19 initialisation (kaiming normal, fan_out,
+ * zero biases) from a fixed seed, unchanged: what makes it paint is how it is used (see
+ * stylize_defaults and the README's "The built-in network"). */
+
+stylize_net *stylize_net_new(const char *weights, vgg_pool pool, const char *last) {
+    stylize_net *n = calloc(1, sizeof *n);
+    if (!n || !(n->params = arena_new((size_t)90 << 20))) {
+        free(n);
+        error_set(STATUS_NOMEM, "stylize: out of memory for VGG-19");
+        return NULL;
+    }
+    n->builtin = weights == NULL;
+    status st = vgg19_init(&n->vgg, n->params, BUILTIN_SEED, pool, last);
+    if (st == STATUS_OK && weights) st = weights_load(&n->vgg.params, weights, NULL);
+    if (st != STATUS_OK) { stylize_net_free(n); return NULL; }
+    model_params_set_trainable(&n->vgg.params, false);
+    return n;
+}
+
+status stylize_net_save(const stylize_net *net, const char *path) {
+    const char *meta[] = {"network", net->builtin ? "atelier built-in VGG-19" : "VGG-19 from a weights file"};
+    return safetensors_save(path, net->vgg.params.names, net->vgg.params.tensors, net->vgg.params.n, meta, 1);
+}
+
+void stylize_net_free(stylize_net *net) {
+    if (!net) return;
+    arena_free(net->params);
+    free(net);
+}
+
+bool stylize_net_builtin(const stylize_net *net) { return net->builtin; }
+const vgg19 *stylize_net_vgg(const stylize_net *net) { return &net->vgg; }
+
+/* ---- options ---- */
+
+stylize_opts stylize_defaults(bool builtin) {
+    stylize_opts o = {
+        .size = 512, .style_scale = 1.0f,
+        .content_weight = 1.0f, .style_weight = 10.0f, .tv_weight = 1.0f,
+        .content_layers = "relu4_2", .style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        .iterations = 300, .optimizer = STYLIZE_LBFGS, .lr = 1.0f,
+        .init = STYLIZE_INIT_CONTENT, .seed = 0, .color = STYLIZE_COLOR_RGB, .multires = 1,
+    };
+    if (builtin) {
+        /* Random features are not perceptual: in RGB they repaint the picture with colour
+         * speckle. Seen through luminance only, after the photo takes the style's palette,
+         * and with a strong style term, they give the painting's brush texture; the coarse
+         * level of multires gives strokes of the painting's scale. */
+        o.color = STYLIZE_COLOR_PALETTE;
+        o.style_weight = 100.0f;
+        o.tv_weight = 0.0f;
+        o.multires = 2;
+        o.iterations = 200;
+    }
+    return o;
+}
+
+vgg_pool stylize_default_pool(bool builtin) { return builtin ? VGG_POOL_AVG : VGG_POOL_MAX; }
+
+int stylize_parse_layers(const char *list, int *index, float *weight, int max) {
+    if (!list || !*list) { error_set(STATUS_ARG, "empty layer list"); return -1; }
+    int n = 0;
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[64];
+        if (len == 0 || len >= sizeof item) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
+        memcpy(item, p, len);
+        item[len] = 0;
+        float w = 1.0f;
+        char *colon = strchr(item, ':');
+        if (colon) {
+            char *e;
+            *colon = 0;
+            w = strtof(colon + 1, &e);
+            if (*e || !(w > 0) || !isfinite(w)) { error_set(STATUS_ARG, "bad layer weight in '%s' (want relu3_1:0.5)", list); return -1; }
+        }
+        int idx = vgg19_layer_index(item);
+        if (idx < 0) { error_set(STATUS_ARG, "unknown layer '%s' (relu1_1 .. relu5_4)", item); return -1; }
+        for (int k = 0; k < n; k++)
+            if (index[k] == idx) { error_set(STATUS_ARG, "layer %s listed twice", item); return -1; }
+        if (n == max) { error_set(STATUS_ARG, "more than %d layers in '%s'", max, list); return -1; }
+        index[n] = idx;
+        weight[n++] = w;
+        p = end ? end + 1 : p + len;
+        if (end && !*p) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
+    }
+    return n;
+}
+
+static status check_opts(const stylize_opts *o, int nstyles) {
+    if (o->size < STYLIZE_MIN_SIDE || o->size > 65536) return error_set(STATUS_ARG, "--size %d: want 16 .. 65536", o->size);
+    if (o->style_size && (o->style_size < STYLIZE_MIN_SIDE || o->style_size > 65536))
+        return error_set(STATUS_ARG, "--style-size %d: want 16 .. 65536", o->style_size);
+    if (!(o->style_scale > 0 && o->style_scale <= 16)) return error_set(STATUS_ARG, "--style-scale %g: want (0, 16]", o->style_scale);
+    if (!(o->content_weight >= 0) || !(o->style_weight >= 0) || !(o->tv_weight >= 0) || !isfinite(o->content_weight) ||
+        !isfinite(o->style_weight) || !isfinite(o->tv_weight))
+        return error_set(STATUS_ARG, "the loss weights must be finite and >= 0");
+    if (o->iterations < 0 || o->iterations > 1000000) return error_set(STATUS_ARG, "--iterations %d: want 0 .. 1000000", o->iterations);
+    if (!(o->lr > 0) || !isfinite(o->lr)) return error_set(STATUS_ARG, "--lr %g: want > 0", o->lr);
+    if (o->multires < 1 || o->multires > 6) return error_set(STATUS_ARG, "--multires %d: want 1 .. 6", o->multires);
+    if (o->tile && (o->tile < 64 || o->tile > 8192)) return error_set(STATUS_ARG, "--tile %d: want 0 (off) or 64 .. 8192", o->tile);
+    if (o->tile_iterations < 0) return error_set(STATUS_ARG, "tile iterations %d: want >= 0", o->tile_iterations);
+    if (nstyles < 1 || nstyles > 16) return error_set(STATUS_ARG, "%d style images: want 1 .. 16", nstyles);
+    if (o->init == STYLIZE_INIT_IMAGE && !o->init_image) return error_set(STATUS_ARG, "--init FILE: no image given");
+    if (o->blend) {
+        double sum = 0;
+        for (int k = 0; k < nstyles; k++) {
+            if (!(o->blend[k] >= 0) || !isfinite(o->blend[k])) return error_set(STATUS_ARG, "--style-blend: weights must be >= 0");
+            sum += o->blend[k];
+        }
+        if (!(sum > 0)) return error_set(STATUS_ARG, "--style-blend: the weights sum to 0");
+    }
+    return STATUS_OK;
+}
+
+/* The error so far, with the option's name in front. */
+static status prefix_error(const char *option) {
+    char m[512];
+    snprintf(m, sizeof m, "%s", error_message());
+    status st = error_status();
+    error_clear();
+    return error_set(st, "%s: %s", option, m);
+}
+
+static status setup_layers(stylize_state *s) {
+    const stylize_opts *o = s->o;
+    s->ns = stylize_parse_layers(o->style_layers, s->sidx, s->sw, STYLIZE_MAX_LAYERS);
+    if (s->ns < 0) return prefix_error("--style-layers");
+    s->nc = stylize_parse_layers(o->content_layers, s->cidx, s->cw, STYLIZE_MAX_LAYERS);
+    if (s->nc < 0) return prefix_error("--content-layers");
+    for (int l = 0; l < s->ns + s->nc; l++) {
+        int idx = l < s->ns ? s->sidx[l] : s->cidx[l - s->ns];
+        if (idx >= s->net->vgg.nconv)
+            return error_set(STATUS_ARG, "%s: layer %s was not built (the network ends at %s)",
+                             l < s->ns ? "--style-layers" : "--content-layers", vgg19_layer_name(idx),
+                             vgg19_layer_name(s->net->vgg.nconv - 1));
+    }
+    double sum = 0;
+    for (int l = 0; l < s->ns; l++) sum += s->sw[l];
+    for (int l = 0; l < s->ns; l++) {
+        s->sw[l] = (float)(s->sw[l] / sum);
+        s->names[l] = vgg19_layer_name(s->sidx[l]);
+    }
+    for (int l = 0; l < s->nc; l++) s->names[s->ns + l] = vgg19_layer_name(s->cidx[l]);
+    return STATUS_OK;
+}
+
+/* ---- progress and output ---- */
+
+static double clock_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+status stylize_report(stylize_state *s) {
+    const stylize_opts *o = s->o;
+    if (!o->callback) return STATUS_OK;
+    stylize_progress p = {
+        .iteration = s->done, .iterations = s->total, .level = s->level, .levels = s->levels,
+        .tile = s->tile, .tiles = s->tiles, .loss = s->last[0], .content = s->last[1],
+        .style = s->last[2], .tv = s->last[3], .seconds = clock_now() - s->t0, .state = s,
+    };
+    if (!o->callback(&p, o->user)) s->stopped = true;
+    return STATUS_OK;
+}
+
+/* The output image from the network's planes x and the photo's RGB at the same size. */
+static image *compose(const stylize_state *s, const planes *x, const float *content_rgb) {
+    image *im = image_new(x->w, x->h, 3);
+    if (!im) return NULL;
+    int64_t n = (int64_t)x->h * x->w;
+    if (!s->luma) {
+        for (int64_t i = 0; i < 3 * n; i++) im->data[i] = x->data[i] < 0 ? 0 : x->data[i] > 1 ? 1 : x->data[i];
+        return im;
+    }
+    memcpy(im->data, content_rgb, (size_t)(3 * n) * sizeof(float));   /* PALETTE: recoloured already */
+    color_set_luma(im->data, n, x->data);
+    return im;
+}
+
+image *stylize_snapshot(const stylize_progress *p) {
+    const stylize_state *s = p->state;
+    planes *x = NULL;
+    if (s->full) {
+        x = planes_crop(s->full, 0, 0, s->full->h, s->full->w);
+        for (int c = 0; x && c < x->c; c++)
+            for (int i = 0; i < s->x->shape[2]; i++)
+                memcpy(x->data + ((int64_t)c * x->h + s->tile_y + i) * x->w + s->tile_x,
+                       s->x->data + ((int64_t)c * s->x->shape[2] + i) * s->x->shape[3],
+                       (size_t)s->x->shape[3] * sizeof(float));
+    } else {
+        x = planes_of_tensor(s->x);
+    }
+    image *im = x ? compose(s, x, s->content_rgb) : NULL;
+    planes_free(x);
+    return im;
+}
+
+/* ---- the run ---- */
+
+/* w x h with the long side `side` and content's aspect ratio. */
+static void fit_long_side(int cw, int ch, int side, int *w, int *h) {
+    if (cw >= ch) { *w = side; *h = (int)lround((double)ch * side / cw); }
+    else { *h = side; *w = (int)lround((double)cw * side / ch); }
+    if (*w < 1) *w = 1;
+    if (*h < 1) *h = 1;
+}
+
+typedef struct run_inputs {
+    const image *content;
+    image *styles[16];      /* the caller's, or recoloured copies (match_colors) */
+    bool owned[16];
+    float blend[16];        /* normalised */
+    int n;
+    double luma_mean, luma_std;  /* the photo's, for PRESERVE */
+    image *recoloured;      /* PALETTE: the photo with the style's colours (content points here) */
+} run_inputs;
+
+static status inputs_prepare(run_inputs *in, stylize_state *s, const image *content, const image *const *styles, int n) {
+    const stylize_opts *o = s->o;
+    int64_t np = (int64_t)content->w * content->h;
+    color_stats cs = color_stats_compute(content->data, np), st[16];
+    double sum = 0;
+    in->content = content;
+    in->n = n;
+    for (int k = 0; k < n; k++) sum += o->blend ? o->blend[k] : 1.0;
+    for (int k = 0; k < n; k++) {
+        in->blend[k] = (float)((o->blend ? o->blend[k] : 1.0) / sum);
+        in->styles[k] = (image *)styles[k];
+        int64_t ns = (int64_t)styles[k]->w * styles[k]->h;
+        if (o->match_colors) {
+            if (!(in->styles[k] = image_copy(styles[k]))) return error_status();
+            in->owned[k] = true;
+            color_stats from = color_stats_compute(in->styles[k]->data, ns);
+            color_transfer(in->styles[k]->data, ns, &from, &cs, true);
+        }
+        st[k] = color_stats_compute(in->styles[k]->data, ns);
+    }
+    s->palette = color_stats_blend(st, in->blend, n);
+    if (o->color == STYLIZE_COLOR_PALETTE) {   /* the photo takes the style's colours first */
+        image *re = image_copy(content);
+        if (!re) return error_status();
+        color_transfer(re->data, np, &cs, &s->palette, true);
+        in->content = in->recoloured = re;
+    }
+    float *y = malloc((size_t)np * sizeof(float));
+    if (!y) return error_set(STATUS_NOMEM, "stylize: out of memory");
+    color_luma(content->data, np, y);
+    color_luma_stats(y, np, &in->luma_mean, &in->luma_std);
+    free(y);
+    return STATUS_OK;
+}
+
+static void inputs_free(run_inputs *in) {
+    image_free(in->recoloured);
+    for (int k = 0; k < in->n; k++)
+        if (in->owned[k]) image_free(in->styles[k]);
+}
+
+/* The style targets at a picture whose long side is `side`: each style image is scaled to
+ * style_size * side / size (style_size: the option, or style_scale * size). */
+static status style_targets_at(stylize_state *s, const run_inputs *in, int side) {
+    const stylize_opts *o = s->o;
+    double base = o->style_size ? o->style_size : o->style_scale * o->size;
+    int slong = (int)lround(base * side / o->size);
+    planes *sp[16] = {0};
+    status st = STATUS_OK;
+    for (int k = 0; st == STATUS_OK && k < in->n; k++) {
+        int w, h;
+        fit_long_side(in->styles[k]->w, in->styles[k]->h, slong, &w, &h);
+        if (w < STYLIZE_MIN_SIDE || h < STYLIZE_MIN_SIDE) {
+            st = error_set(STATUS_ARG, "style image %d would be %dx%d, smaller than %d px: raise --style-size or lower --multires",
+                           k + 1, w, h, STYLIZE_MIN_SIDE);
+            break;
+        }
+        planes *rgb = rgb_planes(in->styles[k], w, h);
+        sp[k] = rgb ? net_planes(rgb, s->luma) : NULL;
+        planes_free(rgb);
+        if (!sp[k]) { st = error_status(); break; }
+        if (o->color == STYLIZE_COLOR_PRESERVE) color_match_luma(sp[k]->data, (int64_t)w * h, in->luma_mean, in->luma_std);
+    }
+    arena_reset(s->grams);
+    if (st == STATUS_OK) st = stylize_style_targets(s, sp, in->blend, in->n);
+    for (int k = 0; k < in->n; k++) planes_free(sp[k]);
+    return st;
+}
+
+static planes *initial_planes(stylize_state *s, const planes *crgb) {
+    const stylize_opts *o = s->o;
+    if (o->init == STYLIZE_INIT_CONTENT) return net_planes(crgb, s->luma);
+    if (o->init == STYLIZE_INIT_IMAGE) {
+        planes *rgb = rgb_planes(o->init_image, crgb->w, crgb->h);
+        planes *p = rgb ? net_planes(rgb, s->luma) : NULL;
+        planes_free(rgb);
+        return p;
+    }
+    planes *p = planes_new(s->luma ? 1 : 3, crgb->h, crgb->w);
+    if (!p) return NULL;
+    int64_t n = (int64_t)p->c * p->h * p->w;
+    rng r = rng_new(o->seed);
+    rng_normal(&r, p->data, n, 0.5f, 0.15f);
+    for (int64_t i = 0; i < n; i++) p->data[i] = p->data[i] < 0 ? 0 : p->data[i] > 1 ? 1 : p->data[i];
+    return p;
+}
+
+/* One resolution: targets at w x h, x from `start`, optimised. Returns the new x planes;
+ * *rgb_out receives the photo's RGB at this size (for the output). */
+static planes *run_level(stylize_state *s, const run_inputs *in, const planes *start, int w, int h, planes **rgb_out) {
+    planes *crgb = rgb_planes(in->content, w, h), *cnet = crgb ? net_planes(crgb, s->luma) : NULL, *x = NULL;
+    status st = cnet ? style_targets_at(s, in, w > h ? w : h) : error_status();
+    arena_reset(s->keep);
+    if (st == STATUS_OK) st = stylize_content_targets(s, cnet);
+    planes *init = st != STATUS_OK ? NULL : start ? planes_resize(start, h, w) : initial_planes(s, crgb);
+    if (init && (s->x = planes_tensor(s->keep, init))) {
+        tensor_requires_grad(s->x);
+        s->content_rgb = crgb->data;
+        if (stylize_optimise(s, s->o->iterations) == STATUS_OK) x = planes_of_tensor(s->x);
+    }
+    planes_free(init);
+    planes_free(cnet);
+    if (x) *rgb_out = crgb;
+    else planes_free(crgb);
+    return x;
+}
+
+/* The whole picture at w x h refined tile by tile from `start`. */
+static planes *run_tiles(stylize_state *s, const run_inputs *in, const planes *start, int w, int h, planes **rgb_out) {
+    planes *full = planes_resize(start, h, w), *crgb = full ? rgb_planes(in->content, w, h) : NULL;
+    planes *cnet = crgb ? net_planes(crgb, s->luma) : NULL;
+    status st = cnet ? style_targets_at(s, in, w > h ? w : h) : error_status();
+    if (st == STATUS_OK) {
+        s->content_rgb = crgb->data;
+        int its = s->o->tile_iterations ? s->o->tile_iterations : (s->o->iterations + 1) / 2;
+        st = stylize_refine_tiles(s, full, cnet, its);
+    }
+    planes_free(cnet);
+    if (st != STATUS_OK) { planes_free(full); planes_free(crgb); return NULL; }
+    *rgb_out = crgb;
+    return full;
+}
+
+static image *with_alpha(image *out, const image *content) {
+    if (!out || content->c != 4) return out;
+    image *a = image_resize(content, out->w, out->h), *r = a ? image_new(out->w, out->h, 4) : NULL;
+    if (r) {
+        int64_t n = (int64_t)out->w * out->h;
+        memcpy(r->data, out->data, (size_t)(3 * n) * sizeof(float));
+        memcpy(r->data + 3 * n, a->data + 3 * n, (size_t)n * sizeof(float));
+    }
+    image_free(a);
+    image_free(out);
+    return r;
+}
+
+static image *run_all(stylize_state *s, const run_inputs *in, stylize_result *res) {
+    const stylize_opts *o = s->o;
+    int ow, oh;
+    fit_long_side(in->content->w, in->content->h, o->size, &ow, &oh);
+    bool tiling = o->tile && o->size > o->tile;
+    int work = tiling ? o->tile : o->size, tw = 0, th = 0;
+    fit_long_side(in->content->w, in->content->h, (int)lround(work / pow(2, o->multires - 1)), &tw, &th);
+    if (tw < STYLIZE_MIN_SIDE || th < STYLIZE_MIN_SIDE) {
+        error_set(STATUS_ARG, "the picture would be %dx%d at its coarsest, smaller than %d px: raise --size or lower --multires",
+                  tw, th, STYLIZE_MIN_SIDE);
+        return NULL;
+    }
+    int tile_its = o->tile_iterations ? o->tile_iterations : (o->iterations + 1) / 2;
+    s->total = o->multires * o->iterations + (tiling ? stylize_tile_count(oh, ow, o->tile) * tile_its : 0);
+    planes *cur = NULL, *crgb = NULL;
+    for (int lv = 0; lv < o->multires && !s->stopped; lv++) {
+        int w, h;
+        fit_long_side(in->content->w, in->content->h, (int)lround(work / pow(2, o->multires - 1 - lv)), &w, &h);
+        planes *prgb = NULL, *x = NULL;
+        s->level = lv;
+        x = run_level(s, in, cur, w, h, &prgb);
+        planes_free(cur);
+        planes_free(crgb);
+        cur = x;
+        crgb = prgb;
+        if (!cur) return NULL;
+    }
+    if (tiling && !s->stopped) {
+        planes *prgb = NULL, *x = run_tiles(s, in, cur, ow, oh, &prgb);
+        planes_free(cur);
+        planes_free(crgb);
+        if (!(cur = x)) return NULL;
+        crgb = prgb;
+    }
+    if (res) {
+        res->loss = tiling || s->stopped ? s->last[0] : stylize_eval(s);
+        res->content = s->last[1]; res->style = s->last[2]; res->tv = s->last[3];
+    }
+    image *out = compose(s, cur, crgb->data);
+    if (out && (out->w != ow || out->h != oh)) {   /* stopped before the last level */
+        image *r = image_resize(out, ow, oh);
+        image_free(out);
+        out = r;
+    }
+    planes_free(cur);
+    planes_free(crgb);
+    return with_alpha(out, in->content);
+}
+
+image *stylize_run(stylize_net *net, const image *content, const image *const *styles, int nstyles,
+                   const stylize_opts *o, stylize_result *result) {
+    if (!net || !content || !styles || !o) { error_set(STATUS_ARG, "stylize_run: NULL argument"); return NULL; }
+    if (check_opts(o, nstyles) != STATUS_OK) return NULL;
+    stylize_state s = {.net = net, .o = o, .luma = o->color != STYLIZE_COLOR_RGB, .levels = o->multires, .t0 = clock_now()};
+    if (setup_layers(&s) != STATUS_OK) return NULL;
+    run_inputs in = {0};
+    image *out = NULL;
+    s.grams = arena_new(1 << 20);
+    s.keep = arena_new(1 << 20);
+    s.step = arena_new(64 << 20);
+    if (s.grams && s.keep && s.step && inputs_prepare(&in, &s, content, styles, nstyles) == STATUS_OK)
+        out = run_all(&s, &in, result);
+    else if (!s.grams || !s.keep || !s.step) error_set(STATUS_NOMEM, "stylize: out of memory");
+    if (result) {
+        result->first_loss = s.first_loss;
+        result->iterations = s.done;
+        result->seconds = clock_now() - s.t0;
+    }
+    inputs_free(&in);
+    arena_free(s.grams);
+    arena_free(s.keep);
+    arena_free(s.step);
+    return out;
+}

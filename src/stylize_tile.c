@@ -1,0 +1,82 @@
+/* stylize_tile.c: high resolution in bounded memory. The whole image (already stylised at a
+ * lower resolution and upsampled) is refined one overlapping tile at a time: each tile
+ * starts from the picture as the tiles before it left it, is optimised against the style's
+ * Gram matrices (of the whole style image at full size) and its own content features, and
+ * is blended back with linear ramps over the overlap on the sides it shares with earlier
+ * tiles, so that no seam shows. Memory: the network on one tile, whatever the output size. */
+#include <stdlib.h>
+#include <string.h>
+#include "stylize_internal.h"
+
+/* Tile origins along a side of n pixels: step tile - overlap, the last one flush with the end. */
+static int tile_starts(int n, int tile, int overlap, int *out, int max) {
+    if (n <= tile) { out[0] = 0; return 1; }
+    int k = 0;
+    for (int p = 0;; p += tile - overlap) {
+        if (p + tile >= n) p = n - tile;
+        if (k < max) out[k++] = p;
+        if (p + tile >= n) break;
+    }
+    return k;
+}
+
+/* Blends tile t (c, th, tw) into full at (y, x): weight ramps from 0 to 1 over the overlap
+ * on the top and left sides when an earlier tile lies there, 1 elsewhere. */
+static void blend_tile(planes *full, const tensor *t, int y, int x, int ramp_top, int ramp_left) {
+    int c = full->c, th = t->shape[2], tw = t->shape[3];
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < th; i++) {
+            float wy = ramp_top && i < ramp_top ? (i + 0.5f) / ramp_top : 1.0f;
+            float *dst = full->data + ((int64_t)ch * full->h + y + i) * full->w + x;
+            const float *src = t->data + ((int64_t)ch * th + i) * tw;
+            for (int j = 0; j < tw; j++) {
+                float wx = ramp_left && j < ramp_left ? (j + 0.5f) / ramp_left : 1.0f;
+                float w = wy * wx;
+                dst[j] = dst[j] * (1 - w) + src[j] * w;
+            }
+        }
+}
+
+static status refine_one(stylize_state *s, planes *full, const planes *content, int y, int x, int th, int tw,
+                         int iterations) {
+    planes *cc = planes_crop(content, y, x, th, tw), *xc = planes_crop(full, y, x, th, tw);
+    status st = cc && xc ? STATUS_OK : error_status();
+    arena_reset(s->keep);   /* the previous tile's; the style targets are in s->grams */
+    if (st == STATUS_OK) st = stylize_content_targets(s, cc);
+    if (st == STATUS_OK && !(s->x = planes_tensor(s->keep, xc))) st = error_status();
+    planes_free(cc);
+    planes_free(xc);
+    if (st != STATUS_OK) return st;
+    tensor_requires_grad(s->x);
+    s->tile_y = y;
+    s->tile_x = x;
+    st = stylize_optimise(s, iterations);
+    return st;
+}
+
+int stylize_tile_count(int h, int w, int tile) {
+    int ys[4096], xs[4096];
+    return tile_starts(h, tile, tile / 4, ys, 4096) * tile_starts(w, tile, tile / 4, xs, 4096);
+}
+
+status stylize_refine_tiles(stylize_state *s, planes *full, const planes *content, int iterations) {
+    int tile = s->o->tile, overlap = tile / 4;
+    int ys[4096], xs[4096];
+    int ny = tile_starts(full->h, tile, overlap, ys, 4096), nx = tile_starts(full->w, tile, overlap, xs, 4096);
+    if (ny > 4096 || nx > 4096) return error_set(STATUS_ARG, "--tile %d: too many tiles for %dx%d", tile, full->w, full->h);
+    s->full = full;
+    s->tiles = ny * nx;
+    status st = STATUS_OK;
+    for (int i = 0; st == STATUS_OK && i < ny && !s->stopped; i++)
+        for (int j = 0; st == STATUS_OK && j < nx && !s->stopped; j++) {
+            int th = full->h < tile ? full->h : tile, tw = full->w < tile ? full->w : tile;
+            s->tile = i * nx + j;
+            st = refine_one(s, full, content, ys[i], xs[j], th, tw, iterations);
+            if (st != STATUS_OK) break;
+            int rt = i > 0 ? ys[i - 1] + th - ys[i] : 0, rl = j > 0 ? xs[j - 1] + tw - xs[j] : 0;
+            blend_tile(full, s->x, ys[i], xs[j], rt, rl);
+            s->x = NULL;
+        }
+    s->full = NULL;
+    return st;
+}
