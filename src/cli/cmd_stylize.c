@@ -58,7 +58,7 @@ static void stylize_usage(FILE *f) {
         "  --preserve-colors        transfer luminance only: keep the photo's colours\n"
         "  --match-colors           give the style images the photo's colour statistics first\n"
         "  --color rgb|palette|preserve  colour handling [built-in net: palette; --weights: rgb]\n"
-        "  --pooling max|avg        VGG pooling [built-in net: avg; --weights: max]\n"
+        "  --pooling max|avg        VGG pooling [max]\n"
         "  --multires K             optimise at size/2^(K-1) first, then refine at each doubling\n"
         "                           [built-in net: %d; --weights: %d]\n"
         "  --tile PX                high resolution in bounded memory: stylise at PX, then refine\n"
