@@ -8,6 +8,7 @@
 #include "atelier/init.h"
 #include "atelier/ops.h"
 #include "atelier/rng.h"
+#include "models_internal.h"
 
 /* ---- parameter tables ---- */
 
@@ -31,7 +32,7 @@ tensor *model_params_find(const model_params *p, const char *name) {
 }
 
 /* Room for cap entries in the arena; false (error set by arena_alloc) when out of memory. */
-static bool table_new(model_params *p, arena *a, int cap) {
+bool table_new(model_params *p, arena *a, int cap) {
     p->n = 0;
     p->names = arena_alloc(a, sizeof *p->names * (size_t)cap);
     p->tensors = arena_alloc(a, sizeof *p->tensors * (size_t)cap);
@@ -40,9 +41,7 @@ static bool table_new(model_params *p, arena *a, int cap) {
 
 /* A new zero tensor named by fmt, appended to p (which has room); NULL when out of memory.
  * Parameters (grad true) require a gradient; buffers do not. */
-static tensor *table_add(model_params *p, arena *a, bool grad, int ndim, const int *shape,
-                         const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static tensor *table_add(model_params *p, arena *a, bool grad, int ndim, const int *shape,
+tensor *table_add(model_params *p, arena *a, bool grad, int ndim, const int *shape,
                          const char *fmt, ...) {
     char buf[96];
     va_list ap;

@@ -10,6 +10,7 @@ typedef struct command { const char *name; int (*run)(int, char **); const char 
 static const command COMMANDS[] = {
     {"demo", cmd_demo, "a small demonstration of the engine: train a conv net, save and reload it"},
     {"stylize", cmd_stylize, "paint a photo in the style of a painting (neural style transfer)"},
+    {"gan", cmd_gan, "train a GAN on an artist's works; sample, interpolate, evaluate"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])

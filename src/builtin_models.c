@@ -1,0 +1,21 @@
+/* builtin_models.c: generators trained by Atelier on the data kit, built into the program
+ * (gan_generator_load("monet64")). CMake defines ATELIER_MONET64_PATH when
+ * models/monet64.safetensors exists; the file's bytes are included by the assembler. */
+#include <stddef.h>
+
+#ifdef ATELIER_MONET64_PATH
+__asm__(".section .rodata\n"
+        ".global atelier_monet64_data\n"
+        ".balign 64\n"
+        "atelier_monet64_data:\n"
+        ".incbin \"" ATELIER_MONET64_PATH "\"\n"
+        "atelier_monet64_end:\n"
+        ".global atelier_monet64_size\n"
+        ".balign 8\n"
+        "atelier_monet64_size:\n"
+        ".quad atelier_monet64_end - atelier_monet64_data\n"
+        ".previous\n");
+#else
+const unsigned char atelier_monet64_data[1] = {0};
+const unsigned long long atelier_monet64_size = 0;
+#endif
