@@ -22,6 +22,10 @@ demo: build
 	  ./$(BUILD)/atelier stylize $(KIT)/content/tubingen_neckarfront.jpg -s $(KIT)/style/vangogh_starry_night.jpg \
 	    -o $(BUILD)/demo-stylized.png && echo "wrote $(BUILD)/demo-stylized.png"; \
 	else echo "stylize: the data kit ($(KIT)) is absent: skipping the style-transfer demo"; fi
+	@echo "gan: 16 new paintings from the built-in Monet generator, and a walk between two of them"
+	./$(BUILD)/atelier gan sample monet64 -n 16 --seed 1 --grid $(BUILD)/demo-monet.png
+	./$(BUILD)/atelier gan interpolate monet64 --from 3 --to 7 --frames 48 -o $(BUILD)/demo-monet-walk.gif
+	@echo "wrote $(BUILD)/demo-monet.png and $(BUILD)/demo-monet-walk.gif"
 
 test: build
 	@sh scripts/run-tests.sh $(BUILD)

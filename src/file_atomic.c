@@ -20,19 +20,7 @@ static void sync_dir(const char *path) {
     free(dir);
 }
 
-/* write(2) all n bytes, retrying short writes and EINTR. */
-static int write_all(int fd, const unsigned char *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-status file_write_atomic(const char *path, const void *data, size_t n) {
+status file_write_atomic_fn(const char *path, file_writer w, void *user) {
     if (!path || !path[0]) return error_set(STATUS_ARG, "write: empty path");
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
@@ -45,10 +33,11 @@ status file_write_atomic(const char *path, const void *data, size_t n) {
         return s;
     }
     fchmod(fd, 0644);
-    status s = STATUS_OK;
-    if (write_all(fd, data, n) != 0 || fsync(fd) != 0)
+    FILE *f = fdopen(fd, "wb");
+    status s = f ? w(f, user) : error_set(STATUS_IO, "%s: fdopen: %s", path, strerror(errno));
+    if (s == STATUS_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
         s = error_set(STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-    if (close(fd) != 0 && s == STATUS_OK)
+    if ((f ? fclose(f) : close(fd)) != 0 && s == STATUS_OK)
         s = error_set(STATUS_IO, "%s: close failed: %s", path, strerror(errno));
     if (s == STATUS_OK && rename(tmp, path) != 0)
         s = error_set(STATUS_IO, "%s: cannot replace the target: %s", path, strerror(errno));
@@ -56,4 +45,18 @@ status file_write_atomic(const char *path, const void *data, size_t n) {
     else sync_dir(path);
     free(tmp);
     return s;
+}
+
+typedef struct bytes { const char *path; const void *data; size_t n; } bytes;
+
+static status write_bytes(FILE *f, void *user) {
+    const bytes *b = user;
+    if (b->n && fwrite(b->data, 1, b->n, f) != b->n)
+        return error_set(STATUS_IO, "%s: write failed: %s", b->path, strerror(errno));
+    return STATUS_OK;
+}
+
+status file_write_atomic(const char *path, const void *data, size_t n) {
+    bytes b = {path, data, n};
+    return file_write_atomic_fn(path, write_bytes, &b);
 }

@@ -2,6 +2,7 @@
  * by extension, and tensor conversion (see image.h). The codecs are in image_png.c,
  * image_jpeg.c and image_webp.c; resizing in image_resize.c. */
 #include "image_internal.h"
+#include "file_internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -170,44 +171,18 @@ static image_encoder encoder_for(const char *path) {
     return NULL;
 }
 
-/* fsync the directory holding path, so the rename itself is durable (best effort). */
-static void sync_dir(const char *path) {
-    char *dir = strdup(path);
-    if (!dir) return;
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
-    else if (slash) *slash = 0;
-    int fd = open(slash ? dir : ".", O_RDONLY);
-    if (fd >= 0) { fsync(fd); close(fd); }
-    free(dir);
+typedef struct encode_job { const char *path; const image *im; const image_write_opts *o; image_encoder enc; } encode_job;
+
+static status encode_into(FILE *f, void *user) {
+    const encode_job *j = user;
+    return j->enc(j->path, f, j->im, j->o);
 }
 
-/* Encode into "<path>.tmp-XXXXXX" beside the target, fsync, rename over the target. */
+/* Encode into a temporary file beside the target, fsync, rename (file_internal.h). */
 static status write_atomic(const char *path, const image *im, const image_write_opts *o,
                            image_encoder enc) {
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return error_set(STATUS_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        status s = error_set(STATUS_IO, "%s: cannot create a file there: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "wb");
-    status s = f ? enc(path, f, im, o) : error_set(STATUS_IO, "%s: fdopen: %s", path, strerror(errno));
-    if (s == STATUS_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        s = error_set(STATUS_IO, "%s: write failed: %s", path, strerror(errno));
-    if (f ? fclose(f) != 0 : close(fd) != 0)
-        if (s == STATUS_OK) s = error_set(STATUS_IO, "%s: close failed: %s", path, strerror(errno));
-    if (s == STATUS_OK && rename(tmp, path) != 0)
-        s = error_set(STATUS_IO, "%s: cannot replace the target: %s", path, strerror(errno));
-    if (s != STATUS_OK) unlink(tmp);
-    else sync_dir(path);
-    free(tmp);
-    return s;
+    encode_job j = {path, im, o, enc};
+    return file_write_atomic_fn(path, encode_into, &j);
 }
 
 status image_write(const char *path, const image *im, const image_write_opts *o) {

@@ -124,6 +124,10 @@ static void test_sample_interpolate_eval(void) {
     free(gif);
     CHECK_MSG(run("gan interpolate runA/generator.safetensors --from 1 --to 2 --frames 4 -o frames", out, err) == 0, "%s", err);
     CHECK(test_count_entries(test_tmp_path("frames")) == 4);
+    CHECK_MSG(run("gan interpolate runA/generator.safetensors --from 1 --to 2 --frames 4 --strip strip.png", out, err) == 0, "%s", err);
+    image *strip = image_read(test_tmp_path("strip.png"), NULL);
+    CHECK(strip && strip->w == 4 * 32 + 5 * 2 && strip->h == 32 + 4);
+    image_free(strip);
     /* the first frame is seed 1's sample 0 */
     CHECK(run("gan sample runA/generator.safetensors -n 1 --seed 1 --out-dir s1", out, err) == 0);
     one = image_read(test_tmp_path("s1/sample_0000.png"), NULL);
@@ -157,6 +161,31 @@ static void test_style_and_init_from(void) {
                   "--init-from runA/generator.safetensors" TINY, out, err) == 0, "%s", err);
     CHECK(run("gan train --data imgs --out runJ --steps 1 --ngf 8 --init-from runA/generator.safetensors --quiet", out, err) != 0
           && strstr(err, "does not fit"));
+}
+
+/* the built-in generator: 64 px paintings, not flat, not all alike */
+static void test_builtin_monet64(void) {
+    char out[8192], err[8192];
+    int rc = run("gan sample monet64 -n 4 --cols 2 --seed 1 --grid m.png", out, err);
+    if (rc != 0 && strstr(err, "no built-in monet64")) { test_skip("this build has no models/monet64.safetensors"); return; }
+    CHECK_MSG(rc == 0, "%s", err);
+    image *g = image_read(test_tmp_path("m.png"), NULL);
+    CHECK(g && g->w == 2 * 64 + 3 * 2 && g->h == 2 * 64 + 3 * 2);
+    double mean[4] = {0}, var[4] = {0};
+    for (int k = 0; g && k < 4; k++) {
+        int ox = 2 + (k % 2) * 66, oy = 2 + (k / 2) * 66;
+        for (int pass = 0; pass < 2; pass++)
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < 64; y++)
+                    for (int x = 0; x < 64; x++) {
+                        double v = g->data[((int64_t)c * g->h + oy + y) * g->w + ox + x];
+                        if (pass == 0) mean[k] += v / (3 * 64 * 64);
+                        else var[k] += (v - mean[k]) * (v - mean[k]) / (3 * 64 * 64);
+                    }
+        CHECK_MSG(var[k] > 0.002, "sample %d is flat (variance %g)", k, var[k]);
+    }
+    CHECK(fabs(mean[0] - mean[1]) + fabs(mean[1] - mean[2]) + fabs(mean[2] - mean[3]) > 0.01);
+    image_free(g);
 }
 
 static void test_bad_inputs(void) {
@@ -206,6 +235,7 @@ int main(void) {
     RUN(test_resume_same_bytes);
     RUN(test_sample_interpolate_eval);
     RUN(test_style_and_init_from);
+    RUN(test_builtin_monet64);
     RUN(test_bad_inputs);
     test_remove_tree(test_dir);
     return test_finish();

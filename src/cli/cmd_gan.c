@@ -85,7 +85,7 @@ void gan_cli_report_json(const metrics_report *r, char *buf, size_t size) {
 /* ---- common option handling for sample / interpolate / eval ---- */
 
 typedef struct gen_cli {
-    const char *cmd, *weights, *grid, *out_dir, *out, *data;
+    const char *cmd, *weights, *grid, *out_dir, *out, *data, *strip;
     int n, cols, frames, delay, max_images;
     uint64_t seed, from, to;
     bool from_given, to_given, json;
@@ -112,6 +112,7 @@ static bool gen_value(gen_cli *g, const char *opt, const char *v) {
     if (!strcmp(opt, "--delay")) return arg_int(cmd, opt, v, 1, 65535, &g->delay);
     if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) { g->out = v; return true; }
     if (!strcmp(opt, "--data")) { g->data = v; return true; }
+    if (!strcmp(opt, "--strip")) { g->strip = v; return true; }
     if (!strcmp(opt, "--max-images")) return arg_int(cmd, opt, v, 2, 100000000, &g->max_images);
     fprintf(stderr, "atelier %s: unknown option '%s' (atelier %s --help lists them)\n", cmd, opt, cmd);
     return false;
@@ -171,7 +172,6 @@ static image *frame_image(const tensor *x, int i) {
     return im;
 }
 
-
 static int gan_sample_cmd(int argc, char **argv) {
     gen_cli g = {.cmd = "gan sample", .n = 64};
     int r = gen_parse(argc, argv, &g);
@@ -229,19 +229,21 @@ static int gan_interpolate_cmd(int argc, char **argv) {
                "  --from S1, --to S2   the two seeds (sample 0 of each, as gan sample --seed S)\n"
                "  --frames N           [60]\n"
                "  --delay CS           GIF frame delay in centiseconds [5]\n"
-               "  -o OUT               .gif file or frame folder\n");
+               "  -o OUT               .gif file or frame folder\n"
+               "  --strip FILE         also (or only) all frames side by side in one image (.png, .jpg)\n");
         return 0;
     }
     if (r < 0) return 2;
     if (!g.from_given || !g.to_given) { fprintf(stderr, "atelier gan interpolate: give both --from SEED and --to SEED\n"); return 2; }
-    if (!g.out) { fprintf(stderr, "atelier gan interpolate: no output: give -o OUT.gif or -o FOLDER\n"); return 2; }
-    const char *dot = strrchr(g.out, '.');
+    if (!g.out && !g.strip) { fprintf(stderr, "atelier gan interpolate: no output: give -o OUT.gif, -o FOLDER or --strip FILE\n"); return 2; }
+    if (g.strip && !is_image_ext(g.strip)) { fprintf(stderr, "atelier gan interpolate: %s: the strip must end in .png, .jpg or .webp\n", g.strip); return 2; }
+    const char *dot = g.out ? strrchr(g.out, '.') : NULL;
     bool gif = dot && !strcasecmp(dot, ".gif");
     int rc = 1, nz;
     arena *a = arena_new(1 << 20);
     image **frames = calloc((size_t)g.frames, sizeof *frames);
     if (!gen_load(&g) || !a || !frames) goto done;
-    if (!gif && !make_dir(g.cmd, g.out)) goto done;
+    if (g.out && !gif && !make_dir(g.cmd, g.out)) goto done;
     nz = g.c.z_dim;
     tensor *z0 = gan_latents(a, nz, g.from, 0, 1), *z1 = gan_latents(a, nz, g.to, 0, 1);
     tensor *z = tensor_new(a, 2, (int[]){g.frames, nz});
@@ -252,7 +254,8 @@ static int gan_interpolate_cmd(int argc, char **argv) {
     tensor *x = gan_g_forward(&g.net, a, z, false);
     autograd_set(prev);
     if (!x) goto fail;
-    for (int i = 0; i < g.frames; i++) {
+    if (g.strip && dataset_write_grid(g.strip, x, g.frames) != STATUS_OK) goto fail;
+    for (int i = 0; g.out && i < g.frames; i++) {
         if (!(frames[i] = frame_image(x, i))) goto fail;
         if (!gif) {
             char path[4096];
@@ -260,7 +263,7 @@ static int gan_interpolate_cmd(int argc, char **argv) {
             if (image_write(path, frames[i], NULL) != STATUS_OK) goto fail;
         }
     }
-    if (gif) {
+    if (g.out && gif) {
         gif_opts o = gif_defaults();
         o.delay_cs = g.delay;
         if (gif_write(g.out, frames, g.frames, &o) != STATUS_OK) goto fail;
