@@ -188,6 +188,24 @@ static void test_builtin_monet64(void) {
     image_free(g);
 }
 
+/* the built-in generator against the paintings it learned from (the data kit): close in
+ * KID, diverse, and no copies */
+static void test_builtin_monet64_eval(void) {
+    char out[8192], err[8192], cmd[512];
+    const char *kit = "../shared/data/train/monet";
+    if (access(kit, R_OK) != 0) { test_skip("the data kit (../shared/data) is absent"); return; }
+    if (strcmp(backend_current()->name, "ref") == 0) { test_skip("VGG features of 300 paintings take minutes on the reference backend"); return; }
+    snprintf(cmd, sizeof cmd, "gan eval monet64 --data %s/%s -n 100 --json", getcwd(out, 4096), kit);
+    int rc = run(cmd, out, err);
+    if (rc != 0 && strstr(err, "no built-in monet64")) { test_skip("this build has no models/monet64.safetensors"); return; }
+    CHECK_MSG(rc == 0, "%s", err);
+    const char *kid = strstr(out, "\"kid\":"), *div = strstr(out, "\"diversity_ratio\":"), *copy = strstr(out, "\"copy_fraction\":");
+    CHECK_MSG(kid && atof(kid + 6) < 0.002, "KID: %s", out);
+    CHECK_MSG(div && atof(div + 18) > 0.7, "diversity: %s", out);
+    CHECK_MSG(copy && atof(copy + 16) < 0.05, "copies: %s", out);
+    CHECK(strstr(out, "\"collapse_warning\":false") && strstr(out, "\"copy_warning\":false"));
+}
+
 static void test_bad_inputs(void) {
     char out[8192], err[8192];
     struct { const char *args, *part; } cases[] = {
@@ -236,6 +254,7 @@ int main(void) {
     RUN(test_sample_interpolate_eval);
     RUN(test_style_and_init_from);
     RUN(test_builtin_monet64);
+    RUN(test_builtin_monet64_eval);
     RUN(test_bad_inputs);
     test_remove_tree(test_dir);
     return test_finish();

@@ -64,7 +64,7 @@ float *gan_cli_fake_features(const vgg19 *vgg, gan_net *net, uint64_t seed, int 
 }
 
 void gan_cli_print_report(FILE *f, const metrics_report *r, int nfake, int nreal) {
-    fprintf(f, "KID %.4f +- %.4f (built-in VGG-19 features: not comparable with Inception KID); "
+    fprintf(f, "KID %.3g +- %.2g (built-in VGG-19 features: not comparable with Inception KID); "
                "diversity %.3f of the real images'; nearest-real distance %.2f of real-to-real (copies %.0f%%)\n",
             r->kid, r->kid_std, r->diversity_ratio, r->memo.ratio, 100 * r->memo.copy_fraction);
     if (r->collapse_warning)
