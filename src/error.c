@@ -33,6 +33,7 @@ const char *status_name(status s) {
     case STATUS_SHAPE: return "shape";
     case STATUS_ARG: return "argument";
     case STATUS_NOMEM: return "out of memory";
+    case STATUS_BUSY: return "busy";
     }
     return "unknown";
 }

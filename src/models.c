@@ -2,6 +2,7 @@
  * functions over ops. See models.h for the architectures and their references. */
 #include "atelier/models.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,10 +125,24 @@ typedef struct layer_seq { arena *out, *work, *hold[2]; int cur; bool on; } laye
 /* The scratch arenas, one set per thread, kept between calls: an inference loop then runs
  * in memory that is already mapped (no page faults per image). */
 static _Thread_local arena *g_scratch[3];
+/* A thread that ends (a web worker, jobs.h) frees its set through this key's destructor. */
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *set) {
+    arena **a = set;   /* this thread's g_scratch */
+    for (int i = 0; i < 3; i++) { arena_free(a[i]); a[i] = NULL; }
+}
+
+static void scratch_key_new(void) { pthread_key_create(&g_scratch_key, scratch_free); }
 
 static void seq_begin(layer_seq *s, arena *out) {
     *s = (layer_seq){.out = out, .on = !autograd_enabled()};
     if (!s->on) return;
+    if (!g_scratch[0]) {
+        pthread_once(&g_scratch_once, scratch_key_new);
+        pthread_setspecific(g_scratch_key, g_scratch);
+    }
     for (int i = 0; i < 3; i++)
         if (!g_scratch[i] && !(g_scratch[i] = arena_new(4 << 20))) s->on = false;  /* fall back */
     s->work = g_scratch[0];

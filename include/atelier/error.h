@@ -29,6 +29,7 @@ typedef enum status {
     STATUS_SHAPE,   /* tensor shapes do not fit the operation */
     STATUS_ARG,     /* an argument is out of its range */
     STATUS_NOMEM,   /* an allocation failed */
+    STATUS_BUSY,    /* a bounded resource (a queue) is full: try again later */
 } status;
 
 /* Record a failure unless one is already recorded; returns `s` so callers can

@@ -11,6 +11,7 @@ static const command COMMANDS[] = {
     {"demo", cmd_demo, "a small demonstration of the engine: train a conv net, save and reload it"},
     {"stylize", cmd_stylize, "paint a photo in the style of a painting (neural style transfer)"},
     {"gan", cmd_gan, "train a GAN on an artist's works; sample, interpolate, evaluate"},
+    {"serve", cmd_serve, "the web service: a page and a JSON API for style transfer jobs"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
 };
 #define NCOMMANDS (int)(sizeof COMMANDS / sizeof COMMANDS[0])

@@ -1,0 +1,165 @@
+/* jobs.h: a durable queue of style-transfer jobs, run by a fixed number of worker threads.
+ *
+ * A job is a content image, a style image and a few settings (job_params). Its records live
+ * in SQLite (DIR/jobs.db, WAL, synchronous=FULL) and its files in DIR/jobs/ID/, where ID is
+ * 32 hex digits of 128 random bits (getrandom): unguessable, and the only thing any path is
+ * built from. The states: queued -> running -> done | failed.
+ *
+ * Nothing accepted is lost, nothing runs twice to completion:
+ *   - jobs_submit writes content.png and style.png atomically (temporary file, fsync,
+ *     rename, fsync of the folder), then commits the job's row; only then does it return
+ *     the id. A crash before the commit leaves a folder with no row, removed at the next
+ *     jobs_open; a crash after it leaves a queued job.
+ *   - A worker marks the row running, runs stylize_run, writes result.png atomically and
+ *     then marks the row done (one transaction). A crash in between leaves a row that says
+ *     running: jobs_open puts it back to queued and removes its partial files (preview,
+ *     result, temporary files), so the job runs again from the start and overwrites only
+ *     its own files. A done row whose result file is missing is queued again too.
+ *   - The queue is bounded (jobs_opts.queue_max queued jobs): jobs_submit answers
+ *     STATUS_BUSY when it is full, before writing anything.
+ * Progress (iteration, fraction of the work, seconds left, a preview JPEG written
+ * atomically about once a second) lives in memory only: it is recomputed on a re-run.
+ * Reads (jobs_get, jobs_wait) never touch SQLite: all jobs are mirrored in memory.
+ *
+ * jobs_delete removes a queued or finished job at once and cancels a running one (the
+ * progress callback stops the optimiser; the worker then removes the files). jobs_stop
+ * cancels the running jobs, which go back to queued, so a clean shutdown loses no work
+ * that was accepted; jobs_close then joins the workers.
+ *
+ * Settings: size is the output's long side; iterations per multires level; strength in
+ * [0, 1] scales the network's default style weight by 10^(2 (strength - 0.5)) (0.1x to
+ * 10x; 0.5 is the default balance); preserve_colors keeps the photo's colours
+ * (STYLIZE_COLOR_PRESERVE). Everything else is stylize_defaults for the network, except
+ * that sizes under 128 run at one resolution (multires 1: a coarse level would be too small
+ * for VGG's deep layers).
+ *
+ * One process per data folder: jobs_open takes a lock (DIR/lock, fcntl) that a second one
+ * is refused by and that dies with the process (SIGKILL included).
+ *
+ * Example:
+ * EXAMPLE_INCLUDES
+ *   #include <unistd.h>
+ * EXAMPLE_BEGIN
+ *   image *photo = image_new(40, 30, 3), *paint = image_new(32, 32, 3);
+ *   for (int i = 0; i < 3 * 40 * 30; i++) photo->data[i] = (float)((i / 5) % 7) / 6.0f;
+ *   for (int i = 0; i < 3 * 32 * 32; i++) paint->data[i] = (float)((i * 3) % 11) / 10.0f;
+ *   jobs_opts o = jobs_defaults();
+ *   o.data_dir = "jobs-example-data";    // made if missing
+ *   jobs *q = jobs_open(&o);             // recovers what a crash left, starts the workers
+ *   if (!q) { fprintf(stderr, "%s\n", error_message()); return 1; }
+ *   job_params p = {.size = 32, .iterations = 2, .strength = 0.5f};
+ *   char id[JOB_ID_LEN + 1];
+ *   if (jobs_submit(q, photo, paint, &p, id) != STATUS_OK) { fprintf(stderr, "%s\n", error_message()); return 1; }
+ *   job_info info;
+ *   unsigned version = 0;
+ *   while (jobs_wait(q, id, &version, 10000, &info) && info.state < JOB_DONE) {}  // progress
+ *   if (info.state != JOB_DONE) { fprintf(stderr, "%s\n", info.error); return 1; }
+ *   char path[512];
+ *   jobs_file(q, id, JOB_FILE_RESULT, path, sizeof path);    // jobs-example-data/jobs/ID/result.png
+ *   image *out = image_read(path, NULL);
+ *   if (!out || out->w != 32 || out->h != 24) return 1;
+ *   if (jobs_delete(q, id) != STATUS_OK || access(path, F_OK) == 0) return 1;
+ *   jobs_close(q);
+ *   image_free(out); image_free(photo); image_free(paint);
+ * EXAMPLE_END
+ */
+#ifndef ATELIER_JOBS_H
+#define ATELIER_JOBS_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "atelier/error.h"
+#include "atelier/image.h"
+#include "atelier/stylize.h"
+
+#define JOB_ID_LEN 32           /* hex digits */
+
+typedef struct jobs jobs;
+
+typedef enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED } job_state;
+
+typedef struct jobs_opts {
+    const char *data_dir;       /* records and files; made if missing (required) */
+    const char *weights;        /* VGG-19 weights for stylize_net_new; NULL: built in */
+    int workers;                /* threads running jobs: 1 */
+    int queue_max;              /* queued jobs at most (running ones not counted): 16 */
+    double preview_seconds;     /* at most one preview per this many seconds: 1 */
+} jobs_opts;
+
+typedef struct job_params {
+    int size;                   /* long side of the result, 16..8192 */
+    int iterations;             /* per multires level, 1..100000 */
+    float strength;             /* content/style balance, 0..1 (0.5: the default) */
+    bool preserve_colors;
+    char style[64];             /* a label for the style (the gallery's name), or "": letters,
+                                 * digits, ' ', '_', '.', '-' */
+} job_params;
+
+/* A copy of a job's record and progress. */
+typedef struct job_info {
+    char id[JOB_ID_LEN + 1];
+    job_state state;
+    job_params params;
+    double created, started, finished;   /* unix seconds; 0 when not yet */
+    double progress;            /* fraction of the work done, 0..1 */
+    double seconds;             /* running: so far; done: the run's length */
+    double seconds_left;        /* running: an estimate; -1 when unknown */
+    int iteration, iterations;  /* running: done so far, and in all */
+    int attempts;               /* runs started (more than 1 after a crash) */
+    int width, height;          /* of the result, when done */
+    int queue_position;         /* queued: 1 = next; else 0 */
+    unsigned preview;           /* preview version: 0 none yet, else bumps on each new one */
+    char error[256];            /* failed: why */
+} job_info;
+
+/* Counts for monitoring. */
+#define JOBS_SECONDS_BUCKETS 10
+typedef struct jobs_stats {
+    int by_state[4];            /* indexed by job_state */
+    int queue_max, workers;
+    long long submitted, refused_full, finished, failed;   /* since jobs_open */
+    double seconds_le[JOBS_SECONDS_BUCKETS];               /* histogram bounds */
+    long long seconds_count[JOBS_SECONDS_BUCKETS + 1];     /* per bound, cumulative; last: all */
+    double seconds_sum;
+} jobs_stats;
+
+typedef enum job_file { JOB_FILE_CONTENT, JOB_FILE_STYLE, JOB_FILE_PREVIEW, JOB_FILE_RESULT } job_file;
+
+jobs_opts jobs_defaults(void);
+/* Opens (or creates) the data folder and its database, recovers what a crash left (see
+ * above), loads the network and starts the workers. NULL and error_set on failure. */
+jobs *jobs_open(const jobs_opts *o);
+/* Accepts a job: its inputs are written (each resized to p->size on its long side when
+ * larger) and its record committed before it returns; id gets the new job's id.
+ * STATUS_BUSY when the queue is full, STATUS_ARG for settings out of range. */
+status jobs_submit(jobs *j, const image *content, const image *style, const job_params *p,
+                   char id[JOB_ID_LEN + 1]);
+/* Whether a job could be queued now (an early, cheap check; jobs_submit decides). */
+bool jobs_has_room(jobs *j);
+/* false when no job has that id (or it is not a well-formed id). */
+bool jobs_get(jobs *j, const char *id, job_info *out);
+/* Waits up to timeout_ms for the job to change from *version (0: return at once), then
+ * fills out and updates *version. false when the job is gone (deleted, unknown) or the
+ * queue is stopping; true otherwise (changed or timed out: compare *version). */
+bool jobs_wait(jobs *j, const char *id, unsigned *version, int timeout_ms, job_info *out);
+/* Removes a job and its files (cancelling it if running). STATUS_ARG if unknown. */
+status jobs_delete(jobs *j, const char *id);
+/* The path of one of a job's files (whether or not it exists yet); false if unknown. */
+bool jobs_file(jobs *j, const char *id, job_file which, char *buf, size_t size);
+void jobs_get_stats(jobs *j, jobs_stats *s);
+/* Begins a shutdown: running jobs are cancelled and go back to queued, waiters wake. */
+void jobs_stop(jobs *j);
+/* jobs_stop if not done, joins the workers, closes the database, frees. NULL is fine. */
+void jobs_close(jobs *j);
+
+/* The stylize options a job runs with: the network's defaults (builtin or not) with the
+ * job's settings applied as described above (callback not set). */
+stylize_opts jobs_stylize_opts(const job_params *p, bool builtin);
+
+const char *job_state_name(job_state s);   /* "queued", "running", "done", "failed" */
+/* Whether s is JOB_ID_LEN lowercase hex digits (what every id is). */
+bool job_id_valid(const char *s);
+/* 128 random bits as 32 hex digits (getrandom, or /dev/urandom); STATUS_IO if neither. */
+status job_random_id(char id[JOB_ID_LEN + 1]);
+
+#endif

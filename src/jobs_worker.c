@@ -1,0 +1,213 @@
+/* jobs_worker.c: the worker threads of the job queue (jobs.h): take the oldest queued job,
+ * run the style transfer with a progress callback that publishes progress and previews and
+ * stops the run when the job is deleted or the queue stops, then record the outcome. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "atelier/backend.h"
+#include "jobs_internal.h"
+
+stylize_opts jobs_stylize_opts(const job_params *p, bool builtin) {
+    stylize_opts o = stylize_defaults(builtin);
+    o.size = p->size;
+    o.iterations = p->iterations;
+    /* strength 0..1 -> 0.1x..10x the network's style weight, 0.5 -> the default */
+    o.style_weight *= powf(10.0f, 2.0f * (p->strength - 0.5f));
+    if (p->preserve_colors) o.color = STYLIZE_COLOR_PRESERVE;
+    /* The coarse level of multires must stay large enough for VGG's deep layers. */
+    if (o.multires > 1 && p->size < 128) o.multires = 1;
+    return o;
+}
+
+typedef struct run_ctx {
+    jobs *j;
+    job *e;
+    char preview[4200];
+    double last_preview;    /* seconds into the run */
+} run_ctx;
+
+/* The fraction of the work done: with multires, a level costs 4x the one before it (twice
+ * the side), so iterations are weighted by their level's pixels. */
+static double work_fraction(const stylize_progress *p) {
+    if (p->iterations <= 0) return 0;
+    if (p->tiles || p->levels <= 1) return (double)p->iteration / p->iterations;
+    int per = p->iterations / p->levels;
+    double total = 0, done = 0;
+    for (int l = 0; l < p->levels; l++) {
+        double w = pow(4.0, l - (p->levels - 1));
+        total += per * w;
+        if (l < p->level) done += per * w;
+    }
+    int in_level = p->iteration - p->level * per;
+    if (in_level < 0) in_level = 0;
+    if (in_level > per) in_level = per;
+    done += in_level * pow(4.0, p->level - (p->levels - 1));
+    return total > 0 ? done / total : 0;
+}
+
+/* A preview on the first iteration, then at most one per preview_seconds. A failed write
+ * only costs the preview. */
+static bool write_preview(run_ctx *c, const stylize_progress *p) {
+    if (p->iteration > 1 && p->seconds - c->last_preview < c->j->o.preview_seconds) return false;
+    if (p->iteration >= p->iterations) return false;   /* the result follows at once */
+    c->last_preview = p->seconds;
+    image *im = stylize_snapshot(p);
+    image_write_opts wo = {.quality = 85};
+    bool ok = im && image_write(c->preview, im, &wo) == STATUS_OK;
+    image_free(im);
+    if (!ok) error_clear();
+    return ok;
+}
+
+static bool on_progress(const stylize_progress *p, void *user) {
+    run_ctx *c = user;
+    double f = work_fraction(p);
+    bool fresh = write_preview(c, p);
+    pthread_mutex_lock(&c->j->mu);
+    job *e = c->e;
+    e->progress = f;
+    e->iteration = p->iteration;
+    e->iterations = p->iterations;
+    e->seconds = p->seconds;
+    e->seconds_left = f > 0.02 ? p->seconds * (1 - f) / f : -1;
+    if (fresh) e->preview++;
+    jobs_touch(c->j, e);
+    bool go = !e->cancel;
+    pthread_mutex_unlock(&c->j->mu);
+    return go;
+}
+
+/* ---- the outcome ---- */
+
+static status write_result(jobs *j, const job *e, const stylize_opts *o, image *out) {
+    char settings[512], path[4200];
+    snprintf(settings, sizeof settings,
+             "{\"size\": %d, \"iterations\": %d, \"strength\": %g, \"preserve_colors\": %s, \"style\": \"%s\", "
+             "\"content_weight\": %g, \"style_weight\": %g, \"tv_weight\": %g, \"multires\": %d, \"network\": \"%s\", "
+             "\"backend\": \"%s\"}",
+             e->params.size, e->params.iterations, e->params.strength, e->params.preserve_colors ? "true" : "false",
+             e->params.style, o->content_weight, o->style_weight, o->tv_weight, o->multires,
+             stylize_net_builtin(j->net) ? "built-in" : "weights file", backend_current()->name);
+    status st = image_text_set(out, "Software", "Atelier " ATELIER_VERSION);
+    if (st == STATUS_OK) st = image_text_set(out, "atelier.made_by", "machine-made: neural style transfer (Atelier " ATELIER_VERSION ")");
+    if (st == STATUS_OK) st = image_text_set(out, "atelier.settings", settings);
+    jobs_path(j, e->id, "result.png", path, sizeof path);
+    return st == STATUS_OK ? image_write(path, out, NULL) : st;
+}
+
+/* Cancelled: deleted (the files go, and the job with them) or stopping (back to queued,
+ * to run again from the start next time). */
+static void finish_cancelled(jobs *j, job *e) {
+    pthread_mutex_lock(&j->mu);
+    bool deleted = e->deleted;
+    pthread_mutex_unlock(&j->mu);
+    if (deleted) {
+        jobs_remove_files(j, e->id);
+        free(e);
+        return;
+    }
+    jobs_db_requeue(j, e->id);   /* on failure jobs_open requeues it: the row says running */
+    error_clear();
+    pthread_mutex_lock(&j->mu);
+    e->state = JOB_QUEUED;
+    e->progress = 0;
+    e->seconds_left = -1;
+    jobs_enqueue(j, e);
+    jobs_touch(j, e);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Records done (out != NULL) or failed (why) and hands the job back to the table, or frees
+ * it if it was deleted meanwhile. */
+static void finish(jobs *j, job *e, const image *out, double seconds, const char *why) {
+    status st = out ? jobs_db_done(j, e->id, seconds, out->w, out->h) : jobs_db_failed(j, e->id, why);
+    char dberr[256] = "";
+    if (st != STATUS_OK) snprintf(dberr, sizeof dberr, "%s", error_message());
+    error_clear();
+    pthread_mutex_lock(&j->mu);
+    bool deleted = e->deleted;
+    if (!deleted) {
+        e->finished = jobs_now();
+        e->seconds = seconds;
+        e->state = out && st == STATUS_OK ? JOB_DONE : JOB_FAILED;
+        if (e->state == JOB_DONE) {
+            e->width = out->w;
+            e->height = out->h;
+            e->progress = 1;
+            j->stats.finished++;
+            jobs_record_seconds(j, seconds);
+        } else {
+            snprintf(e->error, sizeof e->error, "%s", dberr[0] ? dberr : why);
+            j->stats.failed++;
+        }
+        jobs_touch(j, e);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (deleted) {
+        jobs_remove_files(j, e->id);
+        free(e);
+    }
+}
+
+static void run_job(jobs *j, job *e) {
+    run_ctx c = {.j = j, .e = e, .last_preview = -1e9};
+    char path[4200];
+    jobs_path(j, e->id, "preview.jpg", c.preview, sizeof c.preview);
+    error_clear();
+    stylize_opts o = jobs_stylize_opts(&e->params, stylize_net_builtin(j->net));
+    o.callback = on_progress;
+    o.user = &c;
+    jobs_path(j, e->id, "content.png", path, sizeof path);
+    image *content = image_read(path, NULL), *style = NULL, *out = NULL;
+    jobs_path(j, e->id, "style.png", path, sizeof path);
+    if (content) style = image_read(path, NULL);
+    stylize_result r = {0};
+    if (style) out = stylize_run(j->net, content, (const image *const *)&style, 1, &o, &r);
+    pthread_mutex_lock(&j->mu);
+    bool cancelled = e->cancel;
+    pthread_mutex_unlock(&j->mu);
+    if (cancelled) finish_cancelled(j, e);
+    else if (out && write_result(j, e, &o, out) == STATUS_OK) finish(j, e, out, r.seconds, NULL);
+    else finish(j, e, NULL, r.seconds, error_message()[0] ? error_message() : "the style transfer failed");
+    image_free(out);
+    image_free(content);
+    image_free(style);
+    error_clear();
+}
+
+/* The oldest queued job, now running; NULL when stopping. */
+static job *take(jobs *j) {
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work, &j->mu);
+    job *e = j->stopping ? NULL : j->qhead;
+    if (e) {
+        jobs_dequeue(j, e);
+        e->state = JOB_RUNNING;
+        e->started = jobs_now();
+        e->attempts++;
+        e->cancel = false;
+        e->progress = e->seconds = 0;
+        e->iteration = e->iterations = 0;
+        e->seconds_left = -1;
+        jobs_touch(j, e);
+        for (job *q = j->qhead; q; q = q->qnext) q->version++;   /* their queue positions moved */
+    }
+    pthread_mutex_unlock(&j->mu);
+    return e;
+}
+
+void *jobs_worker_main(void *arg) {
+    jobs *j = arg;
+    for (job *e; (e = take(j));) {
+        if (jobs_db_started(j, e->id) != STATUS_OK) {   /* cannot record it: do not run it */
+            char why[256];
+            snprintf(why, sizeof why, "%s", error_message());
+            error_clear();
+            finish(j, e, NULL, 0, why);
+            continue;
+        }
+        run_job(j, e);
+    }
+    return NULL;
+}

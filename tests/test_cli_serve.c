@@ -1,0 +1,813 @@
+/* `atelier serve` end to end: servers started as child processes on 127.0.0.1 (a free port
+ * each), driven by a small HTTP client. The whole flow with tiny jobs (submit, events,
+ * preview, result, delete), every error case (400 corrupt, truncated, not an image, over
+ * the pixel limit; 413; 404; 405; 409; 415; 401 with a token; 429 with a full queue),
+ * SIGTERM draining an upload in flight, SIGKILL with jobs queued and running then a restart
+ * that finishes each exactly once, a small load (bench/serve_load.c) and the browser test
+ * (tests/browser/, when chromium and playwright-core are installed). */
+#define _GNU_SOURCE   /* strcasestr */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "atelier/image.h"
+#include "harness.h"
+
+/* Tiny jobs: a few seconds even on the reference backend. */
+#define TINY "size=32&iterations=2"
+#define SERVE_FLAGS " --min-size 32 --workers 1"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* ---- a small HTTP/1.1 client ---- */
+
+typedef struct resp {
+    int code;
+    char head[4096];
+    char *body;                 /* NUL-terminated, malloc'd */
+    size_t len;
+} resp;
+
+static void resp_free(resp *r) { free(r->body); r->body = NULL; }
+
+static int connect_port(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {120, 0};   /* no test waits this long on one read */
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
+    return fd;
+}
+
+static bool send_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        c += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* In place: a chunked body to its bytes. */
+static size_t dechunk(char *b, size_t n) {
+    size_t in = 0, out = 0;
+    while (in < n) {
+        char *end;
+        unsigned long k = strtoul(b + in, &end, 16);
+        char *nl = strstr(end, "\r\n");
+        if (!nl || k == 0) break;
+        in = (size_t)(nl + 2 - b);
+        if (in + k > n) k = n - in;
+        memmove(b + out, b + in, k);
+        out += k;
+        in += k + 2;
+    }
+    b[out] = 0;
+    return out;
+}
+
+/* Reads a whole response (the server closes: we ask it to). */
+static bool read_resp(int fd, resp *r) {
+    memset(r, 0, sizeof *r);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (ssize_t k; buf && (k = recv(fd, buf + n, cap - n, 0)) > 0;) {
+        n += (size_t)k;
+        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+    }
+    if (!buf) return false;
+    buf[n] = 0;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->code) != 1) { free(buf); return false; }
+    size_t hl = (size_t)(sep - buf);
+    snprintf(r->head, sizeof r->head, "%.*s", (int)(hl < sizeof r->head ? hl : sizeof r->head - 1), buf);
+    r->len = n - hl - 4;
+    memmove(buf, sep + 4, r->len + 1);
+    r->body = buf;
+    if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len);
+    return true;
+}
+
+/* One request; headers is "" or lines each ending in \r\n. */
+static int http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen, resp *r) {
+    memset(r, 0, sizeof *r);
+    int fd = connect_port(port);
+    if (fd < 0) return -1;
+    char head[1024];
+    int hn = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path, headers);
+    if (body) hn += snprintf(head + hn, sizeof head - (size_t)hn, "Content-Length: %zu\r\n", blen);
+    hn += snprintf(head + hn, sizeof head - (size_t)hn, "\r\n");
+    bool ok = send_all(fd, head, (size_t)hn) && (!body || send_all(fd, body, blen));
+    ok = read_resp(fd, r) && ok;
+    close(fd);
+    return ok ? r->code : -1;
+}
+
+static int get(int port, const char *path, resp *r) { return http(port, "GET", path, "", NULL, 0, r); }
+
+/* ---- multipart bodies ---- */
+
+#define BOUNDARY "atelier-test-7d3f2a"
+#define MULTIPART "Content-Type: multipart/form-data; boundary=" BOUNDARY "\r\n"
+
+typedef struct mp { char *buf; size_t len, cap; } mp;
+
+static void mp_put(mp *m, const void *p, size_t n) {
+    if (m->len + n + 1 > m->cap) {
+        m->cap = (m->len + n + 1) * 2;
+        m->buf = realloc(m->buf, m->cap);
+    }
+    memcpy(m->buf + m->len, p, n);
+    m->len += n;
+}
+
+static void mp_field(mp *m, const char *name, const char *value) {
+    char h[256];
+    int n = snprintf(h, sizeof h, "--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n", name, value);
+    mp_put(m, h, (size_t)n);
+}
+
+static void mp_file(mp *m, const char *name, const void *data, size_t len) {
+    char h[256];
+    int n = snprintf(h, sizeof h, "--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"x.png\"\r\n"
+                     "Content-Type: application/octet-stream\r\n\r\n", name);
+    mp_put(m, h, (size_t)n);
+    mp_put(m, data, len);
+    mp_put(m, "\r\n", 2);
+}
+
+/* "a=1&b=2" as fields */
+static void mp_fields(mp *m, const char *list) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *kv = strtok_r(buf, "&", &save); kv; kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) continue;
+        *eq = 0;
+        mp_field(m, kv, eq + 1);
+    }
+}
+
+static void mp_end(mp *m) { mp_put(m, "--" BOUNDARY "--\r\n", strlen("--" BOUNDARY "--\r\n")); }
+
+/* ---- test data ---- */
+
+static unsigned char *g_photo, *g_paint;   /* PNG bytes */
+static size_t g_photo_len, g_paint_len;
+
+static bool write_picture(const char *path, int w, int h, int seed) {
+    image *im = image_new(w, h, 3);
+    for (int c = 0; im && c < 3; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                im->data[(c * h + y) * w + x] = 0.5f + 0.4f * sinf(x * 0.3f * (seed + 1) + c) * cosf(y * 0.2f + seed);
+    bool ok = im && image_write(path, im, NULL) == STATUS_OK;
+    image_free(im);
+    return ok;
+}
+
+/* A job with the photo and a named style (or the painting uploaded when style is NULL). */
+static int post_job(int port, const char *style, const char *fields, const char *auth, resp *r) {
+    mp m = {0};
+    mp_file(&m, "content", g_photo, g_photo_len);
+    if (style) mp_field(&m, "style", style);
+    else mp_file(&m, "style_image", g_paint, g_paint_len);
+    if (fields) mp_fields(&m, fields);
+    mp_end(&m);
+    char headers[256];
+    snprintf(headers, sizeof headers, MULTIPART "%s", auth ? auth : "");
+    int code = http(port, "POST", "/api/jobs", headers, m.buf, m.len, r);
+    free(m.buf);
+    return code;
+}
+
+/* The value of "key": "..." in a JSON text, into out ("" when absent). */
+static const char *json_str(const char *body, const char *key, char *out, size_t size) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    const char *p = body ? strstr(body, pat) : NULL;
+    out[0] = 0;
+    if (!p) return out;
+    p += strlen(pat);
+    const char *q = strchr(p, '"');
+    if (q) snprintf(out, size, "%.*s", (int)(q - p), p);
+    return out;
+}
+
+static double json_num(const char *body, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = body ? strstr(body, pat) : NULL;
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+static bool is_id(const char *s) {
+    if (strlen(s) != 32) return false;
+    for (; *s; s++)
+        if (!strchr("0123456789abcdef", *s)) return false;
+    return true;
+}
+
+/* ---- servers ---- */
+
+typedef struct srv { pid_t pid; int port; char log[256]; } srv;
+static srv *g_live[16];   /* killed at exit if a check failed midway */
+
+static void srv_track(srv *s, bool on) {
+    for (int i = 0; i < 16; i++)
+        if (on ? !g_live[i] : g_live[i] == s) { g_live[i] = on ? s : NULL; return; }
+}
+
+static void kill_all(void) {
+    for (int i = 0; i < 16; i++)
+        if (g_live[i] && g_live[i]->pid > 0) { kill(g_live[i]->pid, SIGKILL); waitpid(g_live[i]->pid, NULL, 0); }
+}
+
+/* Starts `atelier serve` on a free port with its data in test_dir/data (or data_dir) and
+ * waits until /healthz answers. */
+static bool srv_start(srv *s, const char *data_dir, const char *flags) {
+    static int k;
+    memset(s, 0, sizeof *s);
+    snprintf(s->log, sizeof s->log, "%s/serve-%d.log", test_dir, k++);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "exec " ATELIER_BIN " serve --port 0 --data-dir %s --styles %s/styles" SERVE_FLAGS " %s >%s 2>&1",
+             data_dir, test_dir, flags, s->log);
+    fflush(stdout);
+    if ((s->pid = fork()) == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);   /* a crashed test leaves no server behind */
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    if (s->pid < 0) return false;
+    srv_track(s, true);
+    for (double t0 = now_s(); now_s() - t0 < 60; usleep(50000)) {
+        size_t n;
+        char *log = (char *)test_read_file(s->log, &n);
+        const char *at = log ? strstr(log, "listening on http://127.0.0.1:") : NULL;
+        if (at) s->port = atoi(at + strlen("listening on http://127.0.0.1:"));
+        free(log);
+        resp r = {0};
+        if (s->port && get(s->port, "/healthz", &r) == 200) { resp_free(&r); return true; }
+        resp_free(&r);
+        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) { s->pid = 0; break; }
+    }
+    fprintf(stderr, "the server did not start: see %s\n", s->log);
+    return false;
+}
+
+/* Sends sig and waits up to `wait` seconds: the exit status, or -1 (killed by a signal or
+ * not stopped in time: then SIGKILL). */
+static int srv_stop(srv *s, int sig, double wait) {
+    if (s->pid <= 0) return -1;
+    kill(s->pid, sig);
+    int st = 0, rc = -1;
+    for (double t0 = now_s(); now_s() - t0 < wait; usleep(20000))
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) { rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1; break; }
+    if (rc == -1 && !(WIFSIGNALED(st))) { kill(s->pid, SIGKILL); waitpid(s->pid, NULL, 0); }
+    srv_track(s, false);
+    s->pid = 0;
+    return rc;
+}
+
+/* Polls the job until it is in a state among `states` ("done failed"); its JSON in r. */
+static bool wait_state(int port, const char *id, const char *states, double timeout, resp *r) {
+    char path[128], st[32];
+    snprintf(path, sizeof path, "/api/jobs/%s", id);
+    memset(r, 0, sizeof *r);
+    for (double t0 = now_s(); now_s() - t0 < timeout; usleep(50000)) {
+        resp_free(r);
+        if (get(port, path, r) != 200) return false;
+        json_str(r->body, "state", st, sizeof st);
+        if (st[0] && strstr(states, st)) return true;
+    }
+    return false;
+}
+
+static int count_files(const char *dir) { return test_count_entries(dir); }
+
+/* ---- the cases ---- */
+
+static void test_help(void) {
+    char out[8192], err[8192];
+    CHECK(test_shell(ATELIER_BIN " serve --help", out, err) == 0);
+    const char *opts[] = {"--port", "--data-dir", "--styles", "--workers", "--queue", "--token", "--cors", "--max-upload",
+                          "--max-pixels", "--min-size", "--max-size", "--iterations", "[8080]", "[384]"};
+    for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) CHECK_MSG(strstr(out, opts[i]), "--help lacks %s", opts[i]);
+    CHECK(test_shell(ATELIER_BIN " serve --port 99999", out, err) == 2 && strstr(err, "--port") && test_count_lines(err) == 1);
+    CHECK(test_shell(ATELIER_BIN " serve --frobnicate 1", out, err) == 2 && strstr(err, "--frobnicate"));
+}
+
+/* Reads an event stream to its end; returns the number of data events, last one in last. */
+static int read_events(int port, const char *id, char *last, size_t size, bool *saw_running) {
+    char path[128];
+    snprintf(path, sizeof path, "/api/jobs/%s/events", id);
+    resp r = {0};
+    if (get(port, path, &r) != 200) { resp_free(&r); return -1; }
+    CHECK(strcasestr(r.head, "content-type: text/event-stream") != NULL);
+    int n = 0;
+    *saw_running = false;
+    for (char *p = r.body; (p = strstr(p, "data: ")); p += 6) {
+        char *end = strstr(p, "\n\n");
+        if (!end) break;
+        snprintf(last, size, "%.*s", (int)(end - p - 6), p + 6);
+        if (strstr(last, "\"state\": \"running\"") && json_num(last, "progress") > 0) *saw_running = true;
+        n++;
+    }
+    resp_free(&r);
+    return n;
+}
+
+static void check_result_image(int port, const char *id, int w, int h) {
+    char path[128];
+    snprintf(path, sizeof path, "/api/jobs/%s/result", id);
+    resp r = {0};
+    CHECK(get(port, path, &r) == 200 && strcasestr(r.head, "content-type: image/png"));
+    FILE *f = fopen(test_tmp_path("result.png"), "wb");
+    if (f) { fwrite(r.body, 1, r.len, f); fclose(f); }
+    resp_free(&r);
+    image *im = image_read(test_tmp_path("result.png"), NULL);
+    CHECK_MSG(im && im->w == w && im->h == h, "result %dx%d, want %dx%d", im ? im->w : 0, im ? im->h : 0, w, h);
+    CHECK(im && image_text_get(im, "atelier.settings") && strstr(image_text_get(im, "atelier.made_by"), "machine-made"));
+    image_free(im);
+}
+
+static void test_flow(void) {
+    srv s;
+    if (!srv_start(&s, test_tmp_path("data"), "")) { CHECK(false); return; }
+    int port = s.port;
+    resp r = {0};
+    /* the page and the gallery */
+    CHECK(get(port, "/", &r) == 200 && strstr(r.body, "<html") && !strstr(r.body, "src=\"http") && !strstr(r.body, "href=\"http"));
+    CHECK(strcasestr(r.head, "content-security-policy") != NULL && !strcasestr(r.head, "access-control-allow-origin"));
+    resp_free(&r);
+    CHECK(get(port, "/api/styles", &r) == 200 && strstr(r.body, "\"name\": \"waves\"") && strstr(r.body, "\"name\": \"dots\""));
+    CHECK(!strstr(r.body, "notes"));   /* not an image file name */
+    resp_free(&r);
+    CHECK(get(port, "/api/styles/waves/thumb", &r) == 200 && strcasestr(r.head, "image/jpeg") && r.len > 100);
+    resp_free(&r);
+    /* a job with a gallery style, followed by its event stream */
+    CHECK(post_job(port, "waves", TINY "&strength=0.7&preserve_colors=true", NULL, &r) == 201);
+    char id[64], last[4096];
+    json_str(r.body, "id", id, sizeof id);
+    CHECK_MSG(is_id(id), "id '%s' is not 32 hex digits", id);
+    CHECK(strcasestr(r.head, "location: /api/jobs/") != NULL);
+    resp_free(&r);
+    bool running = false;
+    int events = read_events(port, id, last, sizeof last, &running);
+    CHECK_MSG(events >= 2 && strstr(last, "\"state\": \"done\""), "%d events, last %s", events, last);
+    CHECK(strstr(last, "\"result_url\": \"/api/jobs/") != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "/api/jobs/%s", id);
+    CHECK(get(port, path, &r) == 200);
+    char st[32], style[64];
+    CHECK(!strcmp(json_str(r.body, "state", st, sizeof st), "done") && json_num(r.body, "progress") == 1);
+    CHECK(!strcmp(json_str(r.body, "style", style, sizeof style), "waves") && strstr(r.body, "\"preserve_colors\": true"));
+    CHECK(json_num(r.body, "strength") == 0.7 && json_num(r.body, "attempts") == 1 && json_num(r.body, "width") == 32);
+    resp_free(&r);
+    check_result_image(port, id, 32, 24);
+    snprintf(path, sizeof path, "/api/jobs/%s/preview", id);
+    CHECK(get(port, path, &r) == 200 && strcasestr(r.head, "image/jpeg"));
+    resp_free(&r);
+    /* an uploaded style */
+    CHECK(post_job(port, NULL, TINY, NULL, &r) == 201);
+    char id2[64];
+    json_str(r.body, "id", id2, sizeof id2);
+    resp_free(&r);
+    CHECK(wait_state(port, id2, "done failed", 120, &r) && strstr(r.body, "\"state\": \"done\""));
+    resp_free(&r);
+    check_result_image(port, id2, 32, 24);
+    /* metrics */
+    CHECK(get(port, "/metrics", &r) == 200 && strstr(r.body, "atelier_jobs{state=\"done\"} 2") &&
+          strstr(r.body, "atelier_queue_length 0") && strstr(r.body, "atelier_job_seconds_count 2") &&
+          strstr(r.body, "# TYPE atelier_job_seconds histogram"));
+    resp_free(&r);
+    /* delete: the job and its files go */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/jobs/%s", test_tmp_path("data"), id);
+    CHECK(count_files(dir) >= 3);
+    snprintf(path, sizeof path, "/api/jobs/%s", id);
+    CHECK(http(port, "DELETE", path, "", NULL, 0, &r) == 204);
+    resp_free(&r);
+    CHECK(get(port, path, &r) == 404);
+    resp_free(&r);
+    CHECK(http(port, "DELETE", path, "", NULL, 0, &r) == 404);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/jobs/%s/result", id);
+    CHECK(get(port, path, &r) == 404);
+    resp_free(&r);
+    CHECK(access(dir, F_OK) != 0);
+    /* a second server on the same data folder is refused */
+    char cmd[512], out[8192], err[8192];
+    snprintf(cmd, sizeof cmd, ATELIER_BIN " serve --port 0 --data-dir %s", test_tmp_path("data"));
+    CHECK(test_shell(cmd, out, err) == 1 && strstr(err, "in use") && test_count_lines(err) == 1);
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
+/* ---- error cases ---- */
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+/* A PNG whose header claims w x h (a decompression bomb's header), with a token IDAT. */
+static size_t bomb_png(unsigned char *b, uint32_t w, uint32_t h) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t n = 0;
+    memcpy(b, sig, 8);
+    n = 8;
+    unsigned char ihdr[4 + 4 + 13] = {0, 0, 0, 13, 'I', 'H', 'D', 'R', (unsigned char)(w >> 24), (unsigned char)(w >> 16),
+                                      (unsigned char)(w >> 8), (unsigned char)w, (unsigned char)(h >> 24), (unsigned char)(h >> 16),
+                                      (unsigned char)(h >> 8), (unsigned char)h, 8, 2, 0, 0, 0};
+    memcpy(b + n, ihdr, sizeof ihdr);
+    n += sizeof ihdr;
+    uint32_t crc = crc32_of(ihdr + 4, 17);
+    unsigned char c4[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8), (unsigned char)crc};
+    memcpy(b + n, c4, 4);
+    n += 4;
+    static const unsigned char idat[] = {0, 0, 0, 2, 'I', 'D', 'A', 'T', 0x78, 0x9c, 0, 0, 0, 0};
+    memcpy(b + n, idat, sizeof idat);
+    return n + sizeof idat;
+}
+
+/* POSTs a job whose content is the given bytes; checks the status and a word of the error. */
+static void check_bad_content(int port, const void *data, size_t n, int want, const char *word) {
+    mp m = {0};
+    mp_file(&m, "content", data, n);
+    mp_field(&m, "style", "waves");
+    mp_fields(&m, TINY);
+    mp_end(&m);
+    resp r = {0};
+    int code = http(port, "POST", "/api/jobs", MULTIPART, m.buf, m.len, &r);
+    CHECK_MSG(code == want && r.body && strstr(r.body, word) && strstr(r.body, "\"error\""),
+              "want %d with '%s', got %d: %s", want, word, code, r.body ? r.body : "");
+    CHECK_MSG(!r.body || !strstr(r.body, "/tmp/"), "the error names a server path: %s", r.body);
+    resp_free(&r);
+    free(m.buf);
+}
+
+/* A POST with the given fields (and the photo unless no_content); checks status and word. */
+static void check_bad_fields(int port, const char *style, const char *fields, bool with_file, int want, const char *word) {
+    mp m = {0};
+    mp_file(&m, "content", g_photo, g_photo_len);
+    if (style) mp_field(&m, "style", style);
+    if (with_file) mp_file(&m, "style_image", g_paint, g_paint_len);
+    if (fields) mp_fields(&m, fields);
+    mp_end(&m);
+    resp r = {0};
+    int code = http(port, "POST", "/api/jobs", MULTIPART, m.buf, m.len, &r);
+    CHECK_MSG(code == want && r.body && strstr(r.body, word), "fields '%s': want %d with '%s', got %d: %s", fields ? fields : "",
+              want, word, code, r.body ? r.body : "");
+    resp_free(&r);
+    free(m.buf);
+}
+
+static void check_code(int port, const char *method, const char *path, const char *headers, int want) {
+    resp r = {0};
+    int code = http(port, method, path, headers, NULL, 0, &r);
+    CHECK_MSG(code == want, "%s %s: %d, want %d (%s)", method, path, code, want, r.body ? r.body : "");
+    resp_free(&r);
+}
+
+static void test_bad_requests(void) {
+    srv s;
+    if (!srv_start(&s, test_tmp_path("data-bad"), "--max-upload 0.25")) { CHECK(false); return; }
+    int port = s.port;
+    /* images: truncated, corrupt, not an image, a header over the pixel limit */
+    check_bad_content(port, g_photo, g_photo_len / 2, 400, "content");
+    unsigned char *corrupt = malloc(g_photo_len);
+    memcpy(corrupt, g_photo, g_photo_len);
+    for (size_t i = 40; i < g_photo_len; i += 7) corrupt[i] ^= 0x5a;
+    check_bad_content(port, corrupt, g_photo_len, 400, "content");
+    free(corrupt);
+    check_bad_content(port, "just some text, not a picture\n", 30, 400, "format");
+    unsigned char bomb[128];
+    check_bad_content(port, bomb, bomb_png(bomb, 30000, 30000), 400, "limit");
+    /* 413: by Content-Length before the body is read */
+    size_t big = 300 * 1024;
+    char *junk = calloc(1, big);
+    check_bad_content(port, junk, big, 413, "limit");
+    free(junk);
+    /* fields */
+    check_bad_fields(port, NULL, TINY, false, 400, "style");
+    check_bad_fields(port, "waves", TINY, true, 400, "style");
+    check_bad_fields(port, "nosuch", TINY, false, 404, "nosuch");
+    check_bad_fields(port, "waves", "size=8", false, 400, "size");
+    check_bad_fields(port, "waves", "size=5000", false, 400, "size");
+    check_bad_fields(port, "waves", "size=big", false, 400, "size");
+    check_bad_fields(port, "waves", "iterations=0", false, 400, "iterations");
+    check_bad_fields(port, "waves", "strength=2", false, 400, "strength");
+    check_bad_fields(port, "waves", "preserve_colors=maybe", false, 400, "preserve_colors");
+    check_bad_fields(port, "waves", "colour=red", false, 400, "unknown field");
+    mp m = {0};
+    mp_field(&m, "style", "waves");
+    mp_end(&m);
+    resp r = {0};
+    CHECK(http(port, "POST", "/api/jobs", MULTIPART, m.buf, m.len, &r) == 400 && strstr(r.body, "content"));
+    resp_free(&r);
+    free(m.buf);
+    CHECK(http(port, "POST", "/api/jobs", "Content-Type: application/json\r\n", "{}", 2, &r) == 415);
+    resp_free(&r);
+    CHECK(http(port, "POST", "/api/jobs", MULTIPART, "--" BOUNDARY "\r\nContent-Disp", 30, &r) == 400);
+    resp_free(&r);
+    /* 404 and 405 */
+    check_code(port, "GET", "/api/jobs/0123456789abcdef0123456789abcdef", "", 404);
+    check_code(port, "GET", "/api/jobs/0123456789abcdef0123456789abcdef/result", "", 404);
+    check_code(port, "GET", "/api/jobs/0123456789abcdef0123456789abcdef/events", "", 404);
+    check_code(port, "DELETE", "/api/jobs/0123456789abcdef0123456789abcdef", "", 404);
+    check_code(port, "GET", "/api/jobs/../../etc/passwd", "", 404);
+    check_code(port, "GET", "/api/jobs/%2e%2e", "", 404);
+    check_code(port, "GET", "/api/styles/nosuch/thumb", "", 404);
+    check_code(port, "GET", "/api/styles/..%2fwaves/thumb", "", 404);
+    check_code(port, "GET", "/nowhere", "", 404);
+    check_code(port, "PUT", "/api/jobs/0123456789abcdef0123456789abcdef", "", 404);
+    check_code(port, "POST", "/healthz", "", 405);
+    check_code(port, "GET", "/api/jobs", "", 405);
+    /* 413 while reading: a chunked body has no Content-Length */
+    int fd = connect_port(port);
+    const char *head = "POST /api/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" MULTIPART "Transfer-Encoding: chunked\r\n\r\n";
+    bool sent = fd >= 0 && send_all(fd, head, strlen(head));
+    char chunk[64 * 1024 + 32];
+    for (int i = 0; sent && i < 8; i++) {   /* 512 KB, over the 256 KB limit */
+        int hn = snprintf(chunk, sizeof chunk, "%x\r\n", 64 * 1024);
+        memset(chunk + hn, 'x', 64 * 1024);
+        memcpy(chunk + hn + 64 * 1024, "\r\n", 2);
+        if (!send_all(fd, chunk, (size_t)hn + 64 * 1024 + 2)) break;   /* the server may close early */
+    }
+    if (sent) send_all(fd, "0\r\n\r\n", 5);
+    CHECK_MSG(fd >= 0 && read_resp(fd, &r) && r.code == 413, "chunked upload: %d", r.code);
+    resp_free(&r);
+    if (fd >= 0) close(fd);
+    /* nothing was accepted, nothing left behind */
+    CHECK(get(port, "/metrics", &r) == 200 && strstr(r.body, "atelier_jobs_submitted_total 0"));
+    resp_free(&r);
+    CHECK(count_files(test_tmp_path("data-bad/tmp")) == 0);
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
+static void test_token(void) {
+    srv s;
+    if (!srv_start(&s, test_tmp_path("data-token"), "--token s3cret-T0ken")) { CHECK(false); return; }
+    int port = s.port;
+    check_code(port, "GET", "/", "", 200);
+    check_code(port, "GET", "/healthz", "", 200);
+    const char *paths[] = {"/api/styles", "/metrics", "/api/styles/waves/thumb", "/api/jobs/0123456789abcdef0123456789abcdef"};
+    for (int i = 0; i < 4; i++) {
+        check_code(port, "GET", paths[i], "", 401);
+        check_code(port, "GET", paths[i], "Authorization: Bearer wrong\r\n", 401);
+        check_code(port, "GET", paths[i], "Authorization: Bearer s3cret-T0ke\r\n", 401);
+    }
+    check_code(port, "GET", "/api/styles", "Authorization: Bearer s3cret-T0ken\r\n", 200);
+    check_code(port, "GET", "/api/styles?token=s3cret-T0ken", "", 200);
+    check_code(port, "GET", "/metrics", "Authorization: Bearer s3cret-T0ken\r\n", 200);
+    resp r = {0};
+    CHECK(get(port, "/api/styles", &r) == 401 && strcasestr(r.head, "www-authenticate: bearer"));
+    resp_free(&r);
+    CHECK(post_job(port, "waves", TINY, NULL, &r) == 401);
+    resp_free(&r);
+    CHECK(post_job(port, "waves", TINY, "Authorization: Bearer s3cret-T0ken\r\n", &r) == 201);
+    resp_free(&r);
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
+/* A full queue answers 429; a running job is cancelled by DELETE; SIGTERM lets an upload in
+ * flight finish, stops cleanly, and the jobs it held run after a restart. */
+static void test_queue_full_delete_and_sigterm(void) {
+    srv s;
+    const char *data = test_tmp_path("data-queue");
+    char data_dir[256];
+    snprintf(data_dir, sizeof data_dir, "%s", data);
+    if (!srv_start(&s, data_dir, "--queue 2 --max-iterations 100000")) { CHECK(false); return; }
+    int port = s.port;
+    resp r = {0};
+    char ids[3][64], path[128];
+    CHECK(post_job(port, "waves", "size=64&iterations=100000", NULL, &r) == 201);   /* runs until deleted */
+    json_str(r.body, "id", ids[0], sizeof ids[0]);
+    resp_free(&r);
+    CHECK(wait_state(port, ids[0], "running", 60, &r));
+    resp_free(&r);
+    for (int i = 1; i < 3; i++) {
+        CHECK(post_job(port, "waves", TINY, NULL, &r) == 201);
+        json_str(r.body, "id", ids[i], sizeof ids[i]);
+        resp_free(&r);
+    }
+    CHECK(post_job(port, "waves", TINY, NULL, &r) == 429 && strcasestr(r.head, "retry-after:"));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/jobs/%s", ids[2]);
+    CHECK(get(port, path, &r) == 200 && strstr(r.body, "\"state\": \"queued\"") && json_num(r.body, "queue_position") == 2);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/jobs/%s/result", ids[1]);
+    check_code(port, "GET", path, "", 409);
+    CHECK(get(port, "/metrics", &r) == 200 && strstr(r.body, "atelier_queue_length 2") && strstr(r.body, "atelier_jobs_refused_total 1"));
+    resp_free(&r);
+    /* DELETE cancels the running job; the next one starts */
+    snprintf(path, sizeof path, "/api/jobs/%s", ids[0]);
+    double t0 = now_s();
+    check_code(port, "DELETE", path, "", 204);
+    CHECK(wait_state(port, ids[1], "running done", 60, &r));
+    resp_free(&r);
+    CHECK_MSG(now_s() - t0 < 30, "the cancelled job held the worker for %.1f s", now_s() - t0);
+    for (int i = 1; i < 3; i++) {
+        CHECK(wait_state(port, ids[i], "done failed", 120, &r) && strstr(r.body, "\"state\": \"done\""));
+        resp_free(&r);
+    }
+    /* SIGTERM with a job running and an upload half sent: the upload completes, the job goes
+     * back to the queue, the server stops */
+    char running[64] = "";
+    CHECK(post_job(port, "waves", strcmp(backend_current()->name, "ref") ? "size=48&iterations=20" : "size=48&iterations=3",
+                   NULL, &r) == 201);
+    json_str(r.body, "id", running, sizeof running);
+    resp_free(&r);
+    CHECK(wait_state(port, running, "running", 60, &r));
+    resp_free(&r);
+    mp m = {0};
+    mp_file(&m, "content", g_photo, g_photo_len);
+    mp_field(&m, "style", "dots");
+    mp_fields(&m, TINY);
+    mp_end(&m);
+    int fd = connect_port(port);
+    char head[256];
+    int hn = snprintf(head, sizeof head, "POST /api/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" MULTIPART "Content-Length: %zu\r\n\r\n", m.len);
+    CHECK(fd >= 0 && send_all(fd, head, (size_t)hn) && send_all(fd, m.buf, m.len / 2));
+    usleep(200000);
+    kill(s.pid, SIGTERM);
+    usleep(300000);
+    char late[64] = "";
+    bool answered = fd >= 0 && send_all(fd, m.buf + m.len / 2, m.len - m.len / 2) && read_resp(fd, &r);
+    CHECK_MSG(answered && r.code == 201, "the upload in flight at SIGTERM: %d %s (see %s)", r.code, r.body ? r.body : "", s.log);
+    json_str(r.body, "id", late, sizeof late);
+    resp_free(&r);
+    if (fd >= 0) close(fd);
+    free(m.buf);
+    CHECK(srv_stop(&s, 0, 30) == 0);   /* the SIGTERM above */
+    size_t n;
+    char *log = (char *)test_read_file(s.log, &n);
+    CHECK(log && strstr(log, "draining") && strstr(log, "stopped"));
+    free(log);
+    /* a restart runs the job that was running, and the late upload */
+    if (!srv_start(&s, data_dir, "")) { CHECK(false); return; }
+    CHECK(wait_state(s.port, running, "done failed", 120, &r) && strstr(r.body, "\"state\": \"done\""));
+    CHECK_MSG(json_num(r.body, "attempts") == 2, "%s", r.body);
+    resp_free(&r);
+    CHECK(is_id(late) && wait_state(s.port, late, "done failed", 120, &r) && strstr(r.body, "\"state\": \"done\""));
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/jobs/%s", ids[0]);
+    check_code(s.port, "GET", path, "", 404);   /* the deleted one stays deleted */
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
+/* SIGKILL with one job running and two queued: after a restart each finishes exactly once. */
+static void test_sigkill_restart(void) {
+    srv s;
+    char data_dir[256], jobs_dir[300];
+    snprintf(data_dir, sizeof data_dir, "%s", test_tmp_path("data-kill"));
+    snprintf(jobs_dir, sizeof jobs_dir, "%s/jobs", data_dir);
+    if (!srv_start(&s, data_dir, "")) { CHECK(false); return; }
+    resp r = {0};
+    char ids[3][64];
+    /* the first runs long enough to be killed running (the reference backend is ~10x slower) */
+    const char *first = strcmp(backend_current()->name, "ref") ? "size=48&iterations=20" : "size=48&iterations=3";
+    for (int i = 0; i < 3; i++) {
+        CHECK(post_job(s.port, i ? "dots" : "waves", i ? TINY : first, NULL, &r) == 201);
+        json_str(r.body, "id", ids[i], sizeof ids[i]);
+        resp_free(&r);
+    }
+    CHECK(wait_state(s.port, ids[0], "running", 60, &r));
+    resp_free(&r);
+    usleep(300000);
+    CHECK(srv_stop(&s, SIGKILL, 10) == -1);
+    if (!srv_start(&s, data_dir, "")) { CHECK(false); return; }
+    for (int i = 0; i < 3; i++) {
+        CHECK(wait_state(s.port, ids[i], "done failed", 180, &r) && strstr(r.body, "\"state\": \"done\""));
+        CHECK_MSG(json_num(r.body, "attempts") == (i == 0 ? 2 : 1), "job %d: %s", i, r.body);
+        resp_free(&r);
+        check_result_image(s.port, ids[i], i ? 32 : 48, i ? 24 : 36);
+    }
+    CHECK(get(s.port, "/metrics", &r) == 200 && strstr(r.body, "atelier_jobs{state=\"done\"} 3") &&
+          strstr(r.body, "atelier_jobs{state=\"queued\"} 0") && strstr(r.body, "atelier_jobs{state=\"running\"} 0"));
+    resp_free(&r);
+    CHECK(count_files(jobs_dir) == 3);   /* no stray job folder */
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
+/* bench/serve_load.c, small: concurrent polls and submissions, every submission 201 or
+ * 429, every accepted job done. */
+static void test_small_load(void) {
+#ifdef ATELIER_SERVE_LOAD
+    if (!strcmp(backend_current()->name, "ref")) {
+        test_skip("the reference backend runs the accepted jobs too slowly for a load test; the cpu run covers it");
+        return;
+    }
+    srv s;
+    if (!srv_start(&s, test_tmp_path("data-load"), "--queue 4 --max-connections 256")) { CHECK(false); return; }
+    char cmd[1024], out[8192], err[8192];
+    snprintf(cmd, sizeof cmd, ATELIER_SERVE_LOAD " --port %d --pid %d --pollers 64 --seconds 3 --posts 16 --content %s "
+             "--style waves --size 32 --iterations 2 --wait 120 --burst 1", s.port, (int)s.pid, test_tmp_path("photo.png"));
+    int rc = test_shell(cmd, out, err);
+    CHECK_MSG(rc == 0, "serve_load exit %d: %s%s", rc, out, err);
+    CHECK(strstr(out, "lost 0") != NULL);
+    CHECK_MSG(!strstr(out, ", 0 refused (429)"), "16 posts at once with a queue of 4 had no 429: %s", out);
+    printf("%s", out);
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+#else
+    test_skip("bench/serve_load.c is not built");
+#endif
+}
+
+/* ---- the browser ---- */
+
+static double image_variance(const image *im) {
+    double sum = 0, sq = 0;
+    int64_t n = (int64_t)im->w * im->h * 3;
+    for (int64_t i = 0; i < n; i++) { sum += im->data[i]; sq += (double)im->data[i] * im->data[i]; }
+    double mean = sum / (double)n;
+    return sq / (double)n - mean * mean;
+}
+
+static void test_browser(void) {
+    if (access("tests/browser/node_modules/playwright-core", F_OK) != 0 || access("/usr/bin/chromium", X_OK) != 0) {
+        test_skip("needs chromium and playwright-core: run scripts/install-browser-test.sh");
+        return;
+    }
+    char out[8192], err[8192];
+    if (test_shell("node --version", out, err) != 0) { test_skip("needs node (nodejs)"); return; }
+    srv s;
+    /* the page's draft quality is half the server's default iterations: 2 */
+    if (!srv_start(&s, test_tmp_path("data-browser"), "--iterations 4")) { CHECK(false); return; }
+    char cmd[1024];
+    const char *shot = test_tmp_path("screenshot.png");
+    snprintf(cmd, sizeof cmd, "node tests/browser/stylize.mjs --url http://127.0.0.1:%d/ --photo %s --style waves --size 64 "
+             "--quality draft --out %s", s.port, test_tmp_path("photo.png"), shot);
+    int rc = test_shell(cmd, out, err);
+    CHECK_MSG(rc == 0, "browser test exit %d: %s %s", rc, out, err);
+    image *im = image_read(shot, NULL);
+    CHECK_MSG(im && im->w >= 300 && im->h >= 300, "screenshot: %s", im ? "too small" : error_message());
+    if (im) CHECK_MSG(image_variance(im) > 1e-3, "the screenshot is blank (variance %g)", image_variance(im));
+    image_free(im);
+    error_clear();
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
+/* The pictures: a photo and two styles in test_dir/styles, and a file that is not one. */
+static bool setup(void) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/styles", test_dir);
+    if (mkdir(path, 0755) != 0) return false;
+    snprintf(path, sizeof path, "%s/styles/notes.txt", test_dir);
+    FILE *f = fopen(path, "w");
+    if (f) { fputs("not a style\n", f); fclose(f); }
+    snprintf(path, sizeof path, "%s/styles/waves.png", test_dir);
+    bool ok = f && write_picture(test_tmp_path("photo.png"), 64, 48, 1) && write_picture(test_tmp_path("paint.png"), 48, 48, 2) &&
+              write_picture(path, 40, 40, 3);
+    snprintf(path, sizeof path, "%s/styles/dots.jpg", test_dir);
+    ok = ok && write_picture(path, 40, 40, 4);
+    g_photo = test_read_file(test_tmp_path("photo.png"), &g_photo_len);
+    g_paint = test_read_file(test_tmp_path("paint.png"), &g_paint_len);
+    return ok && g_photo && g_paint;
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    if (!test_make_dir() || !setup()) {
+        fprintf(stderr, "cannot write the test pictures: %s\n", error_message());
+        return 1;
+    }
+    atexit(kill_all);
+    RUN(test_help);
+    RUN(test_flow);
+    RUN(test_bad_requests);
+    RUN(test_token);
+    RUN(test_queue_full_delete_and_sigterm);
+    RUN(test_sigkill_restart);
+    RUN(test_small_load);
+    RUN(test_browser);
+    free(g_photo);
+    free(g_paint);
+    kill_all();
+    if (!getenv("ATELIER_KEEP_TEST_DIR")) test_remove_tree(test_dir);   /* kept: the servers' logs */
+    return test_finish();
+}
