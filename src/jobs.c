@@ -399,8 +399,9 @@ bool jobs_wait(jobs *j, const char *id, unsigned *version, int timeout_ms, job_i
     pthread_mutex_lock(&j->mu);
     job *e = jobs_find(j, id);
     while (e && !j->stopping && timeout_ms > 0 && e->version == *version) {
-        if (pthread_cond_timedwait(&j->changed, &j->mu, &until) != 0) break;   /* timed out */
-        e = jobs_find(j, id);   /* it may have been deleted (and freed) meanwhile */
+        int rc = pthread_cond_timedwait(&j->changed, &j->mu, &until);
+        e = jobs_find(j, id);   /* it may have been deleted (and freed) meanwhile, timed out or not */
+        if (rc != 0) break;     /* timed out */
     }
     bool ok = e && !j->stopping;
     if (ok) {

@@ -99,23 +99,24 @@ static status write_result(jobs *j, const job *e, const stylize_opts *o, image *
 /* Cancelled: deleted (the files go, and the job with them) or stopping (back to queued,
  * to run again from the start next time). */
 static void finish_cancelled(jobs *j, job *e) {
+    jobs_db_requeue(j, e->id);   /* on failure jobs_open requeues it: the row says running */
+    error_clear();               /* (a deleted job has no row: nothing changes) */
+    /* deleted is read in the same hold of mu that requeues, so a jobs_delete racing with
+     * this (while stopping) cannot leave an unlinked job in the queue */
     pthread_mutex_lock(&j->mu);
     bool deleted = e->deleted;
+    if (!deleted) {
+        e->state = JOB_QUEUED;
+        e->progress = 0;
+        e->seconds_left = -1;
+        jobs_enqueue(j, e);
+        jobs_touch(j, e);
+    }
     pthread_mutex_unlock(&j->mu);
     if (deleted) {
         jobs_remove_files(j, e->id);
         free(e);
-        return;
     }
-    jobs_db_requeue(j, e->id);   /* on failure jobs_open requeues it: the row says running */
-    error_clear();
-    pthread_mutex_lock(&j->mu);
-    e->state = JOB_QUEUED;
-    e->progress = 0;
-    e->seconds_left = -1;
-    jobs_enqueue(j, e);
-    jobs_touch(j, e);
-    pthread_mutex_unlock(&j->mu);
 }
 
 /* Records done (out != NULL) or failed (why) and hands the job back to the table, or frees

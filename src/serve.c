@@ -160,7 +160,7 @@ static enum MHD_Result preflight(request *r, struct MHD_Connection *c) {
     return serve_queue(r, c, MHD_HTTP_NO_CONTENT, resp);
 }
 
-static enum MHD_Result method_not_allowed(request *r, struct MHD_Connection *c, const char *allow) {
+enum MHD_Result serve_method_not_allowed(request *r, struct MHD_Connection *c, const char *allow) {
     char json[128];
     snprintf(json, sizeof json, "{\"error\": \"method not allowed here (allowed: %s)\"}\n", allow);
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_COPY);
@@ -191,13 +191,13 @@ static bool split2(const char *rest, char *a, size_t na, char *b, size_t nb) {
 static enum MHD_Result route_api(request *r, struct MHD_Connection *c, const char *url, const char *method) {
     server *s = r->s;
     char a[80], b[16];
-    if (!strcmp(url, "/metrics")) return is_get(method) ? serve_metrics(r, c) : method_not_allowed(r, c, "GET");
-    if (!strcmp(url, "/api/config")) return is_get(method) ? serve_config(r, c) : method_not_allowed(r, c, "GET");
-    if (!strcmp(url, "/api/styles")) return is_get(method) ? serve_styles_list(r, c) : method_not_allowed(r, c, "GET");
+    if (!strcmp(url, "/metrics")) return is_get(method) ? serve_metrics(r, c) : serve_method_not_allowed(r, c, "GET");
+    if (!strcmp(url, "/api/config")) return is_get(method) ? serve_config(r, c) : serve_method_not_allowed(r, c, "GET");
+    if (!strcmp(url, "/api/styles")) return is_get(method) ? serve_styles_list(r, c) : serve_method_not_allowed(r, c, "GET");
     if (!strncmp(url, "/api/styles/", 12) && split2(url + 12, a, sizeof a, b, sizeof b) && !strcmp(b, "thumb"))
-        return is_get(method) ? serve_style_thumb(r, c, a) : method_not_allowed(r, c, "GET");
+        return is_get(method) ? serve_style_thumb(r, c, a) : serve_method_not_allowed(r, c, "GET");
     if (!strcmp(url, "/api/jobs") || !strcmp(url, "/api/jobs/")) {
-        if (strcmp(method, "POST")) return method_not_allowed(r, c, "POST");
+        if (strcmp(method, "POST")) return serve_method_not_allowed(r, c, "POST");
         if (s->stopping) return serve_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
         return serve_upload(r, c, NULL, NULL);   /* begins the upload */
     }
@@ -210,9 +210,9 @@ static enum MHD_Result route(request *r, struct MHD_Connection *c, const char *u
     server *s = r->s;
     if (s->o.cors_origin && !strcmp(method, "OPTIONS")) return preflight(r, c);
     if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
-        return is_get(method) ? serve_page(r, c) : method_not_allowed(r, c, "GET");
+        return is_get(method) ? serve_page(r, c) : serve_method_not_allowed(r, c, "GET");
     if (!strcmp(url, "/healthz"))
-        return is_get(method) ? serve_json(r, c, MHD_HTTP_OK, "{\"status\": \"ok\"}\n") : method_not_allowed(r, c, "GET");
+        return is_get(method) ? serve_json(r, c, MHD_HTTP_OK, "{\"status\": \"ok\"}\n") : serve_method_not_allowed(r, c, "GET");
     if (!authorized(s, c)) return unauthorized(r, c);
     return route_api(r, c, url, method);
 }
@@ -262,6 +262,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 /* ---- start and stop ---- */
 
 static status check_opts(const serve_opts *o) {
+    if (!o->host || !o->data_dir || !o->data_dir[0]) return error_set(STATUS_ARG, "serve: host and data_dir are required");
     if (o->port < 0 || o->port > 65535) return error_set(STATUS_ARG, "port %d is out of range 0..65535", o->port);
     if (o->min_size < 16 || o->max_size < o->min_size || o->max_size > 8192)
         return error_set(STATUS_ARG, "sizes %d..%d: want 16 <= min <= max <= 8192", o->min_size, o->max_size);

@@ -92,10 +92,6 @@ static enum MHD_Result serve_events(request *r, struct MHD_Connection *c, const 
 
 /* ---- /api/jobs/ID[/what] ---- */
 
-static enum MHD_Result allow_only(request *r, struct MHD_Connection *c, const char *allow) {
-    return serve_error(r, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here (allowed: %s)", allow);
-}
-
 static bool is_get(const char *m) { return !strcmp(m, "GET") || !strcmp(m, "HEAD"); }
 
 static enum MHD_Result send_job_file(request *r, struct MHD_Connection *c, const job_info *info, const char *what) {
@@ -124,7 +120,7 @@ enum MHD_Result serve_job(request *r, struct MHD_Connection *c, const char *meth
             struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
             return serve_queue(r, c, MHD_HTTP_NO_CONTENT, resp);
         }
-        if (!is_get(method)) return allow_only(r, c, "GET, DELETE");
+        if (!is_get(method)) return serve_method_not_allowed(r, c, "GET, DELETE");
         char json[3000];
         job_json(&info, json, sizeof json);
         strcat(json, "\n");
@@ -132,7 +128,7 @@ enum MHD_Result serve_job(request *r, struct MHD_Connection *c, const char *meth
     }
     bool known = !strcmp(what, "events") || !strcmp(what, "result") || !strcmp(what, "preview");
     if (!known) return serve_error(r, c, MHD_HTTP_NOT_FOUND, "no such path");
-    if (!is_get(method)) return allow_only(r, c, "GET");
+    if (!is_get(method)) return serve_method_not_allowed(r, c, "GET");
     if (!strcmp(what, "events")) return serve_events(r, c, info.id);
     return send_job_file(r, c, &info, what);
 }

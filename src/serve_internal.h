@@ -66,6 +66,8 @@ enum MHD_Result serve_json(request *r, struct MHD_Connection *c, unsigned code, 
 enum MHD_Result serve_error(request *r, struct MHD_Connection *c, unsigned code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 enum MHD_Result serve_queue(request *r, struct MHD_Connection *c, unsigned code, struct MHD_Response *resp);
+/* 405 with the Allow header (allow: "GET, DELETE"). */
+enum MHD_Result serve_method_not_allowed(request *r, struct MHD_Connection *c, const char *allow);
 /* A file (by its open descriptor's size) with a content type; 404 if it cannot be opened. */
 enum MHD_Result serve_file(request *r, struct MHD_Connection *c, const char *path, const char *type);
 /* s quoted as a JSON string into buf (truncated safely); returns buf. */

@@ -77,6 +77,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
                                const char *type, const char *encoding, const char *data, uint64_t off, size_t size) {
     request *r = cls;
     upload *u = r->up;
+    if (!key) { fail(u, MHD_HTTP_BAD_REQUEST, "a part of the multipart body has no name"); return MHD_NO; }
     if (!strcmp(key, "content")) return file_part(r->s, u, &u->content, "content", data, off, size);
     if (!strcmp(key, "style_image")) return file_part(r->s, u, &u->style_image, "style_image", data, off, size);
     if (!strcmp(key, "style")) return text_part(u, u->style, sizeof u->style, key, data, off, size);
@@ -149,13 +150,12 @@ static void slot_give(server *s) {
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Decodes an upload; on failure a 400 naming the field, not the temporary file. */
-static image *read_upload(server *s, upload *u, const char *path, const char *field, int64_t max_pixels) {
+/* Decodes an upload (the caller holds a decode slot); on failure a 400 naming the field,
+ * not the temporary file. */
+static image *read_upload(upload *u, const char *path, const char *field, int64_t max_pixels) {
     image_read_opts ro = {.max_pixels = max_pixels};
     error_clear();
-    slot_take(s);
     image *im = image_read(path, &ro);
-    slot_give(s);
     if (!im) {
         const char *msg = error_message();
         size_t n = strlen(path);
@@ -213,10 +213,13 @@ static enum MHD_Result finish(request *r, struct MHD_Connection *c) {
                            serve_json_string(u->style, quoted, sizeof quoted));
     if (named) snprintf(p.style, sizeof p.style, "%s", s->styles->items[k].name);
     if (!jobs_has_room(s->jobs)) return too_busy(r, c, "the queue is full: try again later");
-    image *content = read_upload(s, u, u->content.path, "content", s->o.max_pixels), *style = NULL;
+    /* The slot is held until the decoded images are freed: it bounds them, not only the
+     * decoding (a request waiting for a slot holds no pixels). */
+    slot_take(s);
+    image *content = read_upload(u, u->content.path, "content", s->o.max_pixels), *style = NULL;
     if (content)
-        style = named ? read_upload(s, u, s->styles->items[k].path, "style", 0)
-                      : read_upload(s, u, u->style_image.path, "style_image", s->o.max_pixels);
+        style = named ? read_upload(u, s->styles->items[k].path, "style", 0)
+                      : read_upload(u, u->style_image.path, "style_image", s->o.max_pixels);
     enum MHD_Result ret;
     char id[JOB_ID_LEN + 1];
     if (!content || !style) ret = serve_error(r, c, u->code, "%s", u->error);
@@ -226,6 +229,7 @@ static enum MHD_Result finish(request *r, struct MHD_Connection *c) {
     error_clear();
     image_free(content);
     image_free(style);
+    slot_give(s);
     return ret;
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "atelier/image.h"
+#include "atelier/serve.h"
 #include "harness.h"
 
 /* Tiny jobs: a few seconds even on the reference backend. */
@@ -384,6 +385,8 @@ static void test_flow(void) {
     CHECK(!strcmp(json_str(r.body, "style", style, sizeof style), "waves") && strstr(r.body, "\"preserve_colors\": true"));
     CHECK(json_num(r.body, "strength") == 0.7 && json_num(r.body, "attempts") == 1 && json_num(r.body, "width") == 32);
     resp_free(&r);
+    CHECK(http(port, "PUT", path, "", NULL, 0, &r) == 405 && strcasestr(r.head, "allow: GET, DELETE"));   /* RFC 9110 */
+    resp_free(&r);
     check_result_image(port, id, 32, 24);
     snprintf(path, sizeof path, "/api/jobs/%s/preview", id);
     CHECK(get(port, path, &r) == 200 && strcasestr(r.head, "image/jpeg"));
@@ -534,6 +537,10 @@ static void test_bad_requests(void) {
     resp_free(&r);
     CHECK(http(port, "POST", "/api/jobs", MULTIPART, "--" BOUNDARY "\r\nContent-Disp", 30, &r) == 400);
     resp_free(&r);
+    const char *nameless = "--" BOUNDARY "\r\nContent-Disposition: form-data; filename=\"a.png\"\r\n\r\nx\r\n--" BOUNDARY "--\r\n";
+    CHECK(http(port, "POST", "/api/jobs", MULTIPART, nameless, strlen(nameless), &r) == 400 && strstr(r.body, "no name"));
+    resp_free(&r);
+    check_code(port, "GET", "/healthz", "", 200);   /* a part without a name once crashed the server */
     /* 404 and 405 */
     check_code(port, "GET", "/api/jobs/0123456789abcdef0123456789abcdef", "", 404);
     check_code(port, "GET", "/api/jobs/0123456789abcdef0123456789abcdef/result", "", 404);
@@ -738,6 +745,20 @@ static void test_small_load(void) {
 #endif
 }
 
+/* serve_start refuses options it cannot start with (no data folder, no host): an error, not
+ * a crash. */
+static void test_start_options(void) {
+    serve_opts o = serve_defaults();
+    o.data_dir = NULL;
+    error_clear();
+    CHECK(serve_start(&o) == NULL && error_status() == STATUS_ARG);
+    o = serve_defaults();
+    o.host = NULL;
+    error_clear();
+    CHECK(serve_start(&o) == NULL && error_status() == STATUS_ARG);
+    error_clear();
+}
+
 /* ---- the browser ---- */
 
 static double image_variance(const image *im) {
@@ -798,6 +819,7 @@ int main(void) {
     }
     atexit(kill_all);
     RUN(test_help);
+    RUN(test_start_options);
     RUN(test_flow);
     RUN(test_bad_requests);
     RUN(test_token);

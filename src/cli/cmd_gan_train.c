@@ -210,8 +210,8 @@ static void write_curves(train_cli *t) {
     run_path(t, "curves.svg", path, sizeof path);
     if (plot_svg_write(path, s, 2, &o) != STATUS_OK) fprintf(stderr, "atelier %s: warning: %s\n", CMD, error_message());
     if (t->nk < 2) return;
-    plot_series k = {"KID (built-in VGG-19 features)", t->kx, t->ky, t->nk};
-    o.title = "KID to the training images (lower is closer)";
+    plot_series k = {"KID", t->kx, t->ky, t->nk};
+    o.title = "KID to the training images (VGG-19 features; lower is closer)";
     o.ylabel = "KID";
     o.smooth = 1;
     run_path(t, "kid.svg", path, sizeof path);

@@ -347,7 +347,10 @@ static int stylize_main(stylize_cli *c, const given *g) {
         fprintf(c->logf, "{\"iteration\": %d, \"loss\": %.9g, \"content\": %.9g, \"style\": %.9g, \"tv\": %.9g, \"seconds\": %.3f, "
                 "\"final\": true}\n", r.iterations, r.loss, r.content, r.style, r.tv, r.seconds);
     char info[96];
-    snprintf(info, sizeof info, "loss %.4g (from %.4g)", r.loss, r.first_loss);
+    if (c->o.tile && c->o.size > c->o.tile)   /* the last tile's loss: not comparable with the first */
+        snprintf(info, sizeof info, "last tile's loss %.4g", r.loss);
+    else
+        snprintf(info, sizeof info, "loss %.4g (from %.4g)", r.loss, r.first_loss);
     progress_finish(&c->bar, info);
     if (write_result(c, out, c->out) != STATUS_OK) {
         fprintf(stderr, "atelier %s: %s\n", CMD, error_message());

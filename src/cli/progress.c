@@ -38,5 +38,6 @@ void progress_update(progress *p, int64_t done, const char *info) {
 void progress_finish(progress *p, const char *info) {
     if (p->quiet) return;
     if (p->tty) progress_draw(p, p->total, info, "\n");
-    else fprintf(stderr, "done: %s (%.1f s)\n", info ? info : "", progress_now() - p->start);
+    else if (info && *info) fprintf(stderr, "done: %s (%.1f s)\n", info, progress_now() - p->start);
+    else fprintf(stderr, "done in %.1f s\n", progress_now() - p->start);
 }
