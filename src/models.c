@@ -268,32 +268,47 @@ static tensor *reflect_conv(arena *a, tensor *x, const conv_weights *cw, int str
     return op_conv2d(a, op_pad(a, x, PAD_REFLECT, pad, pad, pad, pad), cw->w, cw->b, o);
 }
 
-/* relu(instance_norm(x)), the result in out, the normalised tensor in a */
-static tensor *in_relu(arena *out, arena *a, tensor *x, const norm_weights *nw) {
-    return op_relu(out, op_instance_norm(a, x, nw->gamma, nw->beta, 1e-5f));
+/* relu(instance_norm(x)), fused: one activation, in out */
+static tensor *in_relu(arena *out, tensor *x, const norm_weights *nw) {
+    return op_instance_norm_relu(out, x, nw->gamma, nw->beta, 1e-5f);
+}
+
+/* ConvLayer + instance norm + ReLU as one layer of the sequence. In inference the conv
+ * writes straight into the layer's output arena and the norm runs over it in place: no
+ * activation but the layer's output (at 1024 px the 32-channel layers are 128 MB each). */
+static tensor *conv_in_relu(layer_seq *s, tensor *x, const conv_weights *cw, int stride, const norm_weights *nw) {
+    arena *w = seq_arena(s), *o = seq_output(s);
+    if (!s->on) return in_relu(o, reflect_conv(w, x, cw, stride), nw);
+    int pad = cw->w->shape[2] / 2;
+    conv2d_opts co = conv2d_defaults();
+    co.stride = stride;
+    tensor *y = op_conv2d(o, op_pad(w, x, PAD_REFLECT, pad, pad, pad, pad), cw->w, cw->b, co);
+    return seq_keep(s, op_instance_norm_relu_inplace(y, nw->gamma, nw->beta, 1e-5f));
 }
 
 /* UpsampleConvLayer + instance norm + ReLU: nearest x2, reflection pad, conv. The
  * upsampled tensor is dead once padded, so in inference it lives in the layer's output
- * arena until then (the largest tensors of the network: at 1024 px, 256 MB each). */
+ * arena until then (the largest tensors of the network: at 1024 px, 256 MB each), and the
+ * conv then writes its output there, normalised in place. */
 static tensor *up_layer(layer_seq *s, tensor *h, const conv_weights *cw, const norm_weights *nw) {
     arena *w = seq_arena(s), *o = seq_output(s);
     int pad = cw->w->shape[2] / 2;
     tensor *padded = op_pad(w, op_upsample(o, h, UPSAMPLE_NEAREST, 2), PAD_REFLECT, pad, pad, pad, pad);
-    if (s->on) arena_reset(o);  /* drops the upsampled tensor; in training o is the caller's */
-    tensor *y = op_conv2d(w, padded, cw->w, cw->b, conv2d_defaults());
-    return seq_keep(s, in_relu(o, w, y, nw));
+    if (!s->on) return in_relu(o, op_conv2d(w, padded, cw->w, cw->b, conv2d_defaults()), nw);
+    arena_reset(o);  /* drops the upsampled tensor */
+    tensor *y = op_conv2d(o, padded, cw->w, cw->b, conv2d_defaults());
+    return seq_keep(s, op_instance_norm_relu_inplace(y, nw->gamma, nw->beta, 1e-5f));
 }
 
 tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
     layer_seq s;
     seq_begin(&s, a);
     arena *w = seq_arena(&s);  /* the caller's arena when training: see layer_seq */
-    tensor *h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, x, &m->conv1, 1), &m->in1));
-    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->conv2, 2), &m->in2));
-    h = seq_keep(&s, in_relu(seq_output(&s), w, reflect_conv(w, h, &m->conv3, 2), &m->in3));
+    tensor *h = conv_in_relu(&s, x, &m->conv1, 1, &m->in1);
+    h = conv_in_relu(&s, h, &m->conv2, 2, &m->in2);
+    h = conv_in_relu(&s, h, &m->conv3, 2, &m->in3);
     for (int i = 0; i < 5; i++) {                                        // (N, 128, H/4, W/4)
-        tensor *r = in_relu(w, w, reflect_conv(w, h, &m->res[i].conv1, 1), &m->res[i].in1);
+        tensor *r = in_relu(w, reflect_conv(w, h, &m->res[i].conv1, 1), &m->res[i].in1);
         r = op_instance_norm(w, reflect_conv(w, r, &m->res[i].conv2, 1),
                              m->res[i].in2.gamma, m->res[i].in2.beta, 1e-5f);
         h = seq_keep(&s, op_add(seq_output(&s), h, r));

@@ -5,6 +5,7 @@
  * every per-channel tensor has C entries, then runs the kernel; the graph records x and the
  * affine parameters that are present (gamma and beta are optional).
  */
+#include <stdlib.h>
 #include "ops_internal.h"
 
 /* What the backward of instance/batch norm needs: the statistics the forward used and where
@@ -66,28 +67,73 @@ static void instance_norm_backward(tensor *y) {
         s->mean, s->rstd, gamma ? gamma->data : NULL, n, c, hw);
 }
 
-/* x (N, C, H, W), gamma, beta (C) or NULL -> (N, C, H, W) */
-tensor *op_instance_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps) {
+/* relu(instance_norm): dy masked by y > 0 in place (as conv2d_relu_backward: nothing reads
+ * y's gradient after y's own backward), then instance norm's, which needs x and the
+ * statistics, not y. */
+static void instance_norm_relu_backward(tensor *y) {
+    for (int64_t i = 0; i < y->numel; i++)
+        if (!(y->data[i] > 0)) y->grad[i] = 0.0f;
+    instance_norm_backward(y);
+}
+
+static tensor *instance_norm_op(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps, bool relu) {
     char bx[64];
-    if (!x || !ops_check_ndim("instance_norm", "x", x, 4)) return NULL;
-    if (!norm_check_channel("instance_norm", "gamma", gamma, x) ||
-        !norm_check_channel("instance_norm", "beta", beta, x))
-        return NULL;
+    const char *name = relu ? "instance_norm_relu" : "instance_norm";
+    if (!x || !ops_check_ndim(name, "x", x, 4)) return NULL;
+    if (!norm_check_channel(name, "gamma", gamma, x) || !norm_check_channel(name, "beta", beta, x)) return NULL;
     int n, c, hw;
     norm_dims(x, &n, &c, &hw);
     if (hw < 2) {  /* one value per plane normalises to 0: always a mistake (PyTorch refuses) */
-        error_set(STATUS_SHAPE, "instance_norm: x %s needs more than 1 spatial element",
-                  tensor_shape_str(x, bx));
+        error_set(STATUS_SHAPE, "%s: x %s needs more than 1 spatial element", name, tensor_shape_str(x, bx));
         return NULL;
     }
     /* the statistics are needed by the kernel even when nothing is recorded */
-    tensor *y = norm_result(a, x, gamma, beta, "instance_norm", instance_norm_backward, n * c, eps);
+    tensor *y = norm_result(a, x, gamma, beta, name, relu ? instance_norm_relu_backward : instance_norm_backward,
+                            n * c, eps);
     if (!y) return NULL;
     norm_saved *s = y->saved;
-    backend_current()->instance_norm_forward(y->data, s->mean, s->rstd, x->data,
-                                             gamma ? gamma->data : NULL,
-                                             beta ? beta->data : NULL, n, c, hw, eps);
+    const backend *be = backend_current();
+    be->instance_norm_forward(y->data, s->mean, s->rstd, x->data, gamma ? gamma->data : NULL,
+                              beta ? beta->data : NULL, n, c, hw, eps);
+    if (relu) be->unary_forward(UNOP_RELU, y->data, y->data, y->numel, 0);   /* in place */
     return y;
+}
+
+/* x (N, C, H, W), gamma, beta (C) or NULL -> (N, C, H, W) */
+tensor *op_instance_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps) {
+    return instance_norm_op(a, x, gamma, beta, eps, false);
+}
+
+tensor *op_instance_norm_relu(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps) {
+    return instance_norm_op(a, x, gamma, beta, eps, true);
+}
+
+tensor *op_instance_norm_relu_inplace(tensor *x, tensor *gamma, tensor *beta, float eps) {
+    const char *name = "instance_norm_relu_inplace";
+    if (!x || !ops_check_ndim(name, "x", x, 4)) return NULL;
+    if (x->requires_grad || x->backward || (autograd_enabled() && ((gamma && gamma->requires_grad) ||
+                                                                   (beta && beta->requires_grad)))) {
+        error_set(STATUS_ARG, "%s: x is part of a graph (inference only: turn autograd off)", name);
+        return NULL;
+    }
+    if (!norm_check_channel(name, "gamma", gamma, x) || !norm_check_channel(name, "beta", beta, x)) return NULL;
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    if (hw < 2) {
+        error_set(STATUS_SHAPE, "%s: x needs more than 1 spatial element", name);
+        return NULL;
+    }
+    float *stats = malloc(sizeof(float) * 2 * (size_t)n * c);
+    if (!stats) {
+        error_set(STATUS_NOMEM, "%s: out of memory", name);
+        return NULL;
+    }
+    const backend *be = backend_current();
+    be->instance_norm_forward(x->data, stats, stats + n * c, x->data, gamma ? gamma->data : NULL,
+                              beta ? beta->data : NULL, n, c, hw, eps);   /* y may be x: per plane */
+    be->unary_forward(UNOP_RELU, x->data, x->data, x->numel, 0);
+    free(stats);
+    return x;
 }
 
 /* ---- batch norm ---- */

@@ -72,6 +72,67 @@ static void test_instance_norm_gradcheck(void) {
     arena_free(a);
 }
 
+/* The fused relu(instance_norm) against the two ops: values and every gradient, then a
+ * finite-difference check of its own (awkward shapes: 1 channel, 3x5 planes). */
+static tensor *instance_norm_relu_fn(arena *a, tensor **in, void *user) {
+    return user ? op_instance_norm_relu(a, in[0], in[1], in[2], 1e-5f)
+                : op_relu(a, op_instance_norm(a, in[0], in[1], in[2], 1e-5f));
+}
+
+static void test_instance_norm_relu_matches_composition(void) {
+    static const int shapes[][4] = {{2, 3, 5, 7}, {1, 1, 3, 5}};
+    arena *a = arena_new(1 << 20), *s = arena_new(1 << 20);
+    for (int k = 0; k < 2; k++) {
+        const int *sh = shapes[k];
+        tensor *in[3] = {test_leaf(a, 4, sh, 40 + k, -2, 2), test_leaf(a, 1, &sh[1], 50 + k, 0.5f, 1.5f),
+                         test_leaf(a, 1, &sh[1], 60 + k, -0.5f, 0.5f)};
+        float *want[4] = {0}, *got[4] = {0};
+        for (int fused = 0; fused < 2; fused++) {
+            for (int i = 0; i < 3; i++) tensor_zero_grad(in[i]);
+            tensor *y = instance_norm_relu_fn(s, in, fused ? (void *)1 : NULL);
+            tensor *w = test_leaf(s, 4, sh, 70 + k, -1, 1);   /* a loss that weighs every element */
+            tensor *loss = op_sum(s, op_mul(s, y, w), -1, false);
+            CHECK_OK(loss);
+            if (!loss || tensor_backward(loss) != STATUS_OK) goto done;
+            if (fused) CHECK(strcmp(y->op, "instance_norm_relu") == 0);
+            float **dst = fused ? got : want;
+            tensor *t[4] = {y, in[0], in[1], in[2]};
+            for (int i = 0; i < 4; i++) {
+                const float *src = i ? t[i]->grad : t[i]->data;
+                dst[i] = arena_alloc(a, sizeof(float) * t[i]->numel);
+                memcpy(dst[i], src, sizeof(float) * t[i]->numel);
+            }
+            arena_reset(s);
+        }
+        int64_t n[4] = {in[0]->numel, in[0]->numel, in[1]->numel, in[2]->numel};
+        for (int i = 0; i < 4; i++)
+            CHECK(test_close_array(__FILE__, __LINE__, "fused vs relu(instance_norm)", got[i], want[i], n[i], 1e-6, 1e-5));
+        CHECK(gradcheck("instance_norm_relu", instance_norm_relu_fn, in, 3, (void *)1, gradcheck_defaults()));
+    }
+done:
+    arena_free(a); arena_free(s);
+}
+
+/* In place (inference): the fused op's values over x itself; refused inside a graph. */
+static void test_instance_norm_relu_inplace(void) {
+    arena *a = arena_new(1 << 20);
+    tensor *x = test_leaf(a, 4, (int[]){2, 3, 5, 7}, 80, -2, 2), *g = test_leaf(a, 1, (int[]){3}, 81, 0.5f, 1.5f),
+           *b = test_leaf(a, 1, (int[]){3}, 82, -0.5f, 0.5f);
+    bool was = autograd_set(false);
+    tensor *want = op_instance_norm_relu(a, x, g, b, 1e-5f);
+    CHECK(op_instance_norm_relu_inplace(x, g, b, 1e-5f) == NULL && error_status() == STATUS_ARG);  /* x requires grad */
+    error_clear();
+    tensor *y = tensor_copy(a, x);
+    CHECK(op_instance_norm_relu_inplace(y, g, b, 1e-5f) == y);
+    if (want) CHECK(test_close_array(__FILE__, __LINE__, "in place", y->data, want->data, want->numel, 0, 0));
+    autograd_set(true);
+    tensor *z = op_mul_scalar(a, x, 2.0f);   /* recorded: part of a graph */
+    CHECK(op_instance_norm_relu_inplace(z, g, b, 1e-5f) == NULL && error_status() == STATUS_ARG);
+    error_clear();
+    autograd_set(was);
+    arena_free(a);
+}
+
 /* ---- batch norm ---- */
 
 /* PyTorch 1.13, BatchNorm2d(2, momentum=0.1, eps=1e-5), weight GAMMA, bias BETA, running_mean
@@ -238,6 +299,8 @@ static void test_norm_errors(void) {
 int main(void) {
     RUN(test_instance_norm_matches_torch);
     RUN(test_instance_norm_gradcheck);
+    RUN(test_instance_norm_relu_matches_composition);
+    RUN(test_instance_norm_relu_inplace);
     RUN(test_batch_norm_matches_torch);
     RUN(test_batch_norm_gradcheck);
     RUN(test_batch_norm_single_value);

@@ -100,7 +100,7 @@ typedef struct backend {
                             const int ashape[4], const int bshape[4], const int yshape[4]);
 
     /* y (n) = f(x (n)); backward may use x or y (both given). */
-    void (*unary_forward)(unop op, float *y, const float *x, int64_t n, float alpha);
+    void (*unary_forward)(unop op, float *y, const float *x, int64_t n, float alpha);  /* y may be x */
     void (*unary_backward)(unop op, float *dx, const float *dy, const float *x,
                            const float *y, int64_t n, float alpha);
 
@@ -147,7 +147,8 @@ typedef struct backend {
                          int top, int bottom, int left, int right);
 
     /* Instance norm: x (N, C, HW) normalised per (n, c) over HW with the biased variance;
-     * gamma, beta (C) or NULL (no affine). Saves mean, rstd (N*C) for backward. */
+     * gamma, beta (C) or NULL (no affine). Saves mean, rstd (N*C) for backward. y may be x
+     * (each plane's statistics are taken before it is written). */
     void (*instance_norm_forward)(float *y, float *mean, float *rstd, const float *x,
                                   const float *gamma, const float *beta, int n, int c, int hw,
                                   float eps);

@@ -99,6 +99,12 @@ tensor *op_pad(arena *a, tensor *x, pad_mode m, int top, int bottom, int left, i
 /* ---- normalisation: x (N, C, H, W) ---- */
 /* gamma, beta (C) or both NULL (no affine); PyTorch's eps is 1e-5 */
 tensor *op_instance_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps);
+/* relu(instance_norm(x)) in one result (Johnson et al.'s network uses it after most convs):
+ * the same values and gradients as the two ops, one activation instead of two. */
+tensor *op_instance_norm_relu(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps);
+/* The same written over x, for inference (no activation at all): refused (NULL, STATUS_ARG)
+ * when x is part of a graph, or when autograd is on and gamma or beta want gradients. */
+tensor *op_instance_norm_relu_inplace(tensor *x, tensor *gamma, tensor *beta, float eps);
 /* training: batch statistics, updates running_mean/var (C, may be NULL) with momentum
  * (PyTorch's 0.1); eval: uses running_mean/var. */
 tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
