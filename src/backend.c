@@ -9,14 +9,26 @@
 const backend *backend_cpu(void);
 const backend *backend_cpu_bf16(void);
 void cpu_set_threads(int n);
+void cpu_conv_set_winograd(bool on);
+bool cpu_conv_winograd(void);
 #define BACKEND_LIST backend_cpu(), backend_ref(), backend_cpu_bf16()
 #define SET_THREADS(n) cpu_set_threads(n)
+#define SET_WINOGRAD(on) cpu_conv_set_winograd(on)
+#define GET_WINOGRAD() cpu_conv_winograd()
 #else
 #define BACKEND_LIST backend_ref()
 #define SET_THREADS(n) (void)(n)
+#define SET_WINOGRAD(on) (void)(on)
+#define GET_WINOGRAD() false
 #endif
 
 void backend_set_threads(int n) { SET_THREADS(n); }
+
+bool backend_set_winograd(bool on) {
+    bool was = GET_WINOGRAD();
+    SET_WINOGRAD(on);
+    return was;
+}
 
 static const backend *backends(int i) {
     const backend *list[] = {BACKEND_LIST, NULL};

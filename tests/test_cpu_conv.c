@@ -11,6 +11,7 @@
  * gradient); oneDNN sums in float in a blocked order and the reference in another order
  * (in double for weight gradients), so the two differ by float rounding, ~1e-6 relative to
  * the sum's terms, far inside the tolerance, while any indexing error is O(1). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
@@ -146,6 +147,57 @@ static const conv_case TRANSPOSE_CASES[] = {
     {4, 64, 16, 16, 32, 3, 3, 2, 1, 1, 1, 1, true}, /* fast-style upsampling, batch 4 */
 };
 
+/* Winograd F(4x4, 3x3) (the cpu backend's choice for 3x3 stride-1 layers of >= 16
+ * channels): the same tolerance as the direct kernels, on awkward sizes too (odd planes
+ * not multiples of the 4x4 tiles, channels not multiples of 16, pad 0, batch 3), and it
+ * is really what ran; with it off, the direct kernel runs. The error is also measured
+ * against the outputs' scale: max |cpu - ref| / max |ref| was 0.6e-6 to 1.4e-6 here
+ * (the direct kernel's 0.2e-6 to 0.9e-6); bound 3e-6. */
+const char *cpu_conv_last_impl(void);   /* src/cpu/cpu.h: the implementation last run */
+
+static const conv_case WINO_CASES[] = {
+    /* n  c   h   w  oc kh kw s  p  d  g op bias */
+    {1, 16, 7, 5, 16, 3, 3, 1, 1, 1, 1, 0, true},
+    {3, 17, 9, 6, 19, 3, 3, 1, 0, 1, 1, 0, false},
+    {1, 32, 11, 13, 48, 3, 3, 1, 1, 1, 1, 0, true},
+    {1, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 0, true},
+};
+
+static double scaled_error(const float *a, const float *b, int64_t n) {
+    double worst = 0, scale = 0;
+    for (int64_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)b[i]));
+    }
+    return scale > 0 ? worst / scale : worst;
+}
+
+static void test_winograd(void) {
+    const backend *cpu = test_backend_or_skip("cpu");
+    if (!cpu) return;
+    bool was = backend_set_winograd(true);
+    int n = (int)(sizeof WINO_CASES / sizeof WINO_CASES[0]);
+    run_cases(WINO_CASES, n, false);
+    for (int i = 0; i < n; i++) {
+        conv2d_params p;
+        case_params(&WINO_CASES[i], false, &p);
+        int64_t nx = (int64_t)p.n * p.c * p.h * p.w, ny = (int64_t)p.n * p.oc * p.oh * p.ow, nw = (int64_t)p.oc * p.c * 9;
+        float *x = test_rand_buf(nx, 7 + i, -1, 1), *w = test_rand_buf(nw, 8 + i, -1, 1);
+        float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+        backend_set_winograd(true);
+        cpu->conv2d_forward(y1, x, w, NULL, &p);
+        CHECK_MSG(strstr(cpu_conv_last_impl(), "wino") != NULL, "case %d ran %s", i, cpu_conv_last_impl());
+        backend_ref()->conv2d_forward(y2, x, w, NULL, &p);
+        double e = scaled_error(y1, y2, ny);
+        CHECK_MSG(e < 3e-6, "case %d: winograd error %g of the outputs' scale", i, e);
+        backend_set_winograd(false);
+        cpu->conv2d_forward(y1, x, w, NULL, &p);
+        CHECK_MSG(strstr(cpu_conv_last_impl(), "wino") == NULL, "case %d: winograd off still ran %s", i, cpu_conv_last_impl());
+        free(x); free(w); free(y1); free(y2);
+    }
+    backend_set_winograd(was);
+}
+
 static void test_conv2d_cases(void) {
     run_cases(CONV_CASES, (int)(sizeof CONV_CASES / sizeof CONV_CASES[0]), false);
 }
@@ -207,6 +259,7 @@ static void test_many_shapes_and_reused_buffers(void) {
 int main(void) {
     RUN(test_conv2d_cases);
     RUN(test_conv_transpose2d_cases);
+    RUN(test_winograd);
     RUN(test_weight_cache_sees_updates);
     RUN(test_many_shapes_and_reused_buffers);
     return test_finish();

@@ -7,6 +7,7 @@
 #include "atelier/color.h"
 #include "atelier/safetensors.h"
 #include "atelier/stylize.h"
+#include "atelier/backend.h"
 #include "harness.h"
 
 static const int CONVS[3][2] = {{3, 64}, {64, 64}, {64, 128}};
@@ -56,6 +57,10 @@ static bool record(const stylize_progress *p, void *user) {
     return !(t->stop_at && p->iteration >= t->stop_at);
 }
 
+/* Twice: with the direct convolutions, step by step against torch's trajectory; with
+ * Winograd's (the cpu backend's default for 3x3 layers, backend.h), whose rounding moves a
+ * quasi-Newton path about as much as torch's own float32-vs-float64 difference, the final
+ * loss and picture. */
 static void test_agrees_with_pytorch(void) {
     safetensors *g = safetensors_open("tests/golden/stylize_small.safetensors");
     CHECK_OK(g);
@@ -74,22 +79,33 @@ static void test_agrees_with_pytorch(void) {
     o.style_layers = "relu1_1,relu1_2:0.5,relu2_1";
     o.content_weight = 1; o.style_weight = 10; o.tv_weight = 1;
     o.iterations = 20;
-    trace t = {0};
-    o.callback = record;
-    o.user = &t;
-    stylize_result r;
-    image *out = net ? stylize_run(net, content, (const image *[]){style}, 1, &o, &r) : NULL;
-    CHECK_OK(out);
-    if (out && losses && final && want) {
+    bool was = backend_set_winograd(false);
+    for (int wino = 0; wino < 2 && net && losses && final && want; wino++) {
+        backend_set_winograd(wino);
+        trace t = {0};
+        o.callback = record;
+        o.user = &t;
+        stylize_result r;
+        image *out = stylize_run(net, content, (const image *[]){style}, 1, &o, &r);
+        CHECK_OK(out);
+        if (!out) break;
         CHECK(t.n == 20);
-        /* float32 on both sides through 20 quasi-Newton steps: the paths part slowly (torch's
-         * own float32 and float64 runs differ by 1.5% at step 20; here 0.2% was measured) */
-        for (int i = 0; i < t.n; i++) CHECK_NEAR(t.loss[i], losses->data[i], 1e-6, 1e-3 + 5e-4 * i);
-        CHECK_NEAR(r.loss, final->data[0], 0, 0.01);
         CHECK_NEAR(r.first_loss, losses->data[0], 0, 1e-5);
-        CHECK_ARRAY(out->data, want->data, want->numel, 0.01, 0);
+        if (!wino) {
+            /* float32 on both sides through 20 quasi-Newton steps: the paths part slowly
+             * (torch's own float32 and float64 runs differ by 1.5% at step 20; here 0.2%
+             * was measured) */
+            for (int i = 0; i < t.n; i++) CHECK_NEAR(t.loss[i], losses->data[i], 1e-6, 1e-3 + 5e-4 * i);
+            CHECK_NEAR(r.loss, final->data[0], 0, 0.01);
+            CHECK_ARRAY(out->data, want->data, want->numel, 0.01, 0);
+        } else {
+            CHECK_NEAR(r.loss, final->data[0], 0, 0.03);   /* measured 1.5% */
+            CHECK_ARRAY(out->data, want->data, want->numel, 0.03, 0);
+        }
+        image_free(out);
     }
-    image_free(out); image_free(content); image_free(style);
+    backend_set_winograd(was);
+    image_free(content); image_free(style);
     stylize_net_free(net);
     safetensors_close(g);
     arena_free(a);

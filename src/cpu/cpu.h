@@ -31,6 +31,13 @@ void cpu_conv_transpose2d_forward(float *y, const float *x, const float *w, cons
 void cpu_conv_transpose2d_backward(float *dx, float *dw, float *db, const float *dy,
                                    const float *x, const float *w, const conv2d_params *p);
 
+/* Winograd for the 3x3 convolutions it fits (cpu_conv.c says which; on by default, off
+ * with ATELIER_WINOGRAD=0), and the implementation oneDNN ran for the last convolution
+ * direction ("jit_wino_4x3:avx512_core", "jit:avx512_core", or "ref" when oneDNN refused). */
+void cpu_conv_set_winograd(bool on);
+bool cpu_conv_winograd(void);
+const char *cpu_conv_last_impl(void);
+
 /* The same on bfloat16 inputs (float32 outputs and accumulation): the cpu-bf16 backend. */
 void cpu_bf16_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                              const conv2d_params *p);

@@ -28,7 +28,7 @@ bool cpu_dnnl_reorder_run(dnnl_primitive_t r, dnnl_memory_t mem_from, const void
 
 /* A 64-byte aligned buffer of at least bytes, one per slot (0 .. CPU_DNNL_SLOTS - 1),
  * reused across calls: its contents do not survive the next call for the same slot. */
-enum { CPU_DNNL_SLOTS = 4 };
+enum { CPU_DNNL_SLOTS = 5 };   /* 0-3: a convolution's tensors; 4: oneDNN's own scratchpad */
 void *cpu_dnnl_scratch(int slot, size_t bytes);
 
 /* w (plain layout mem_plain describes) reordered into layout prim_md by `reorder`, from the
