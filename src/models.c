@@ -419,8 +419,9 @@ status dcgan_d_init(dcgan_d *d, arena *params, uint64_t seed, int ndf, int nc) {
 }
 
 /* PyTorch's BatchNorm2d defaults: momentum 0.1, eps 1e-5 */
-static tensor *bn(arena *a, tensor *x, const norm_weights *nw, tensor *rm, tensor *rv, bool training) {
-    return op_batch_norm(a, x, nw->gamma, nw->beta, rm, rv, training, 0.1f, 1e-5f);
+/* leaky_relu(batch_norm(x), slope), fused (slope 0: ReLU) */
+static tensor *bn_act(arena *a, tensor *x, const norm_weights *nw, tensor *rm, tensor *rv, bool training, float slope) {
+    return op_batch_norm_act(a, x, nw->gamma, nw->beta, rm, rv, training, 0.1f, 1e-5f, slope);
 }
 
 tensor *dcgan_g_forward(const dcgan_g *g, arena *a, tensor *z, bool training) {
@@ -430,7 +431,7 @@ tensor *dcgan_g_forward(const dcgan_g *g, arena *a, tensor *z, bool training) {
     tensor *h = z;                                                      // (N, NZ, 1, 1)
     for (int i = 0; i < 4; i++) {
         h = op_conv_transpose2d(a, h, g->w[i], NULL, i == 0 ? first : up);  // 4, 8, 16, 32
-        h = op_relu(a, bn(a, h, &g->bn[i], g->running_mean[i], g->running_var[i], training));
+        h = bn_act(a, h, &g->bn[i], g->running_mean[i], g->running_var[i], training, 0);
     }
     return op_tanh(a, op_conv_transpose2d(a, h, g->w[4], NULL, up));    // (N, NC, 64, 64)
 }
@@ -442,7 +443,7 @@ tensor *dcgan_d_forward(const dcgan_d *d, arena *a, tensor *x, bool training) {
     tensor *h = op_leaky_relu(a, op_conv2d(a, x, d->w[0], NULL, down), 0.2f);  // (N, F, 32, 32)
     for (int i = 1; i < 4; i++) {
         h = op_conv2d(a, h, d->w[i], NULL, down);                              // 16, 8, 4
-        h = op_leaky_relu(a, bn(a, h, &d->bn[i - 1], d->running_mean[i - 1], d->running_var[i - 1], training), 0.2f);
+        h = bn_act(a, h, &d->bn[i - 1], d->running_mean[i - 1], d->running_var[i - 1], training, 0.2f);
     }
     h = op_conv2d(a, h, d->w[4], NULL, last);                                  // (N, 1, 1, 1)
     if (!h) return NULL;

@@ -15,6 +15,7 @@ typedef struct norm_saved {
     float *running_mean, *running_var;  /* (C) copies, batch norm eval only */
     int gamma_at, beta_at;
     float eps;
+    float slope;                 /* batch_norm_act: the activation's slope below 0 (0: ReLU) */
 } norm_saved;
 
 /* x (N, C, H, W) as (n, c, hw) */
@@ -194,29 +195,60 @@ static bool batch_norm_save_running(arena *a, norm_saved *s, const tensor *rm, c
 }
 
 /* x (N, C, H, W); gamma, beta, running_mean, running_var (C) or NULL -> (N, C, H, W) */
-tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
-                      tensor *running_var, bool training, float momentum, float eps) {
+/* An activation fused after batch norm: dy scaled in place by its derivative (1 where
+ * y > 0, slope elsewhere: y > 0 exactly where the norm's output was), then the norm's
+ * backward, which needs x and the statistics, not y. */
+static void act_mask(tensor *y, float slope) {
+    for (int64_t i = 0; i < y->numel; i++)
+        if (!(y->data[i] > 0)) y->grad[i] *= slope;
+}
+
+static void batch_norm_act_backward_train(tensor *y) {
+    act_mask(y, ((norm_saved *)y->saved)->slope);
+    batch_norm_backward_train(y);
+}
+
+static void batch_norm_act_backward_eval(tensor *y) {
+    act_mask(y, ((norm_saved *)y->saved)->slope);
+    batch_norm_backward_eval(y);
+}
+
+static tensor *batch_norm_op(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                             tensor *running_var, bool training, float momentum, float eps, bool act, float slope) {
     if (!x || !batch_norm_check(x, gamma, beta, running_mean, running_var, training))
         return NULL;
     int n, c, hw;
     norm_dims(x, &n, &c, &hw);
     const backend *be = backend_current();
-    tensor *y = norm_result(a, x, gamma, beta, "batch_norm",
-                            training ? batch_norm_backward_train : batch_norm_backward_eval, c, eps);
+    backward_fn bw = act ? (training ? batch_norm_act_backward_train : batch_norm_act_backward_eval)
+                         : (training ? batch_norm_backward_train : batch_norm_backward_eval);
+    tensor *y = norm_result(a, x, gamma, beta, act ? "batch_norm_act" : "batch_norm", bw, c, eps);
     if (!y) return NULL;
     norm_saved *s = y->saved;
+    s->slope = slope;
     const float *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
     if (training) {
         be->batch_norm_forward_train(y->data, s->mean, s->rstd,
                                      running_mean ? running_mean->data : NULL,
                                      running_var ? running_var->data : NULL, x->data, g, b, n,
                                      c, hw, eps, momentum);
-        return y;
+    } else {
+        if (y->backward && !batch_norm_save_running(a, s, running_mean, running_var)) return NULL;
+        be->batch_norm_forward_eval(y->data, x->data, g, b, running_mean->data, running_var->data,
+                                    n, c, hw, eps);
     }
-    if (y->backward && !batch_norm_save_running(a, s, running_mean, running_var)) return NULL;
-    be->batch_norm_forward_eval(y->data, x->data, g, b, running_mean->data, running_var->data,
-                                n, c, hw, eps);
+    if (act) be->unary_forward(slope == 0 ? UNOP_RELU : UNOP_LEAKY_RELU, y->data, y->data, y->numel, slope);
     return y;
+}
+
+tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                      tensor *running_var, bool training, float momentum, float eps) {
+    return batch_norm_op(a, x, gamma, beta, running_mean, running_var, training, momentum, eps, false, 0);
+}
+
+tensor *op_batch_norm_act(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                          tensor *running_var, bool training, float momentum, float eps, float slope) {
+    return batch_norm_op(a, x, gamma, beta, running_mean, running_var, training, momentum, eps, true, slope);
 }
 
 /* ---- AdaIN ---- */

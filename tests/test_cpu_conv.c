@@ -190,6 +190,14 @@ static void test_winograd(void) {
         backend_ref()->conv2d_forward(y2, x, w, NULL, &p);
         double e = scaled_error(y1, y2, ny);
         CHECK_MSG(e < 3e-6, "case %d: winograd error %g of the outputs' scale", i, e);
+        /* the thread count changes nothing beyond the same bound (here: bitwise equal) */
+        backend_set_threads(1);
+        cpu->conv2d_forward(y2, x, w, NULL, &p);
+        backend_set_threads(2);
+        cpu->conv2d_forward(y1, x, w, NULL, &p);
+        backend_set_threads(0);
+        double et = scaled_error(y1, y2, ny);
+        CHECK_MSG(et < 3e-6, "case %d: 1 vs 2 threads differ by %g of the outputs' scale", i, et);
         backend_set_winograd(false);
         cpu->conv2d_forward(y1, x, w, NULL, &p);
         CHECK_MSG(strstr(cpu_conv_last_impl(), "wino") == NULL, "case %d: winograd off still ran %s", i, cpu_conv_last_impl());

@@ -135,6 +135,53 @@ static void test_instance_norm_relu_inplace(void) {
 
 /* ---- batch norm ---- */
 
+/* The fused leaky_relu(batch_norm) (slope 0: ReLU) against the two ops, training and
+ * eval: values, every gradient, the running statistics. (No finite differences of its own:
+ * in training every x moves every output, so some output always sits near the kink; the two
+ * ops it equals are checked by finite differences above and in test_basic_ops.) */
+typedef struct fused_bn_case { bool fused, training; float slope; tensor *rm, *rv; } fused_bn_case;
+
+static tensor *batch_norm_act_fn(arena *a, tensor **in, void *user) {
+    fused_bn_case *k = user;
+    if (k->fused) return op_batch_norm_act(a, in[0], in[1], in[2], k->rm, k->rv, k->training, 0.1f, 1e-5f, k->slope);
+    tensor *y = op_batch_norm(a, in[0], in[1], in[2], k->rm, k->rv, k->training, 0.1f, 1e-5f);
+    return k->slope == 0 ? op_relu(a, y) : op_leaky_relu(a, y, k->slope);
+}
+
+static void test_batch_norm_act_matches_composition(void) {
+    arena *a = arena_new(1 << 20), *s = arena_new(1 << 20);
+    static const int sh[4] = {3, 2, 4, 5};
+    for (int c = 0; c < 4; c++) {
+        bool training = c < 2;
+        float slope = c % 2 ? 0.2f : 0.0f;
+        tensor *in[3] = {test_leaf(a, 4, sh, 90 + c, -2, 2), test_leaf(a, 1, &sh[1], 91 + c, 0.5f, 1.5f),
+                         test_leaf(a, 1, &sh[1], 92 + c, -0.5f, 0.5f)};
+        float *got[6] = {0}, *want[6] = {0};
+        for (int fused = 0; fused < 2; fused++) {
+            tensor *rm = tensor_fill(tensor_new(a, 1, &sh[1]), 0.1f), *rv = tensor_fill(tensor_new(a, 1, &sh[1]), 1.5f);
+            fused_bn_case k = {fused, training, slope, rm, rv};
+            for (int i = 0; i < 3; i++) tensor_zero_grad(in[i]);
+            tensor *y = batch_norm_act_fn(s, in, &k);
+            tensor *loss = op_sum(s, op_mul(s, y, test_leaf(s, 4, sh, 99, -1, 1)), -1, false);
+            CHECK_OK(loss);
+            if (!loss || tensor_backward(loss) != STATUS_OK) goto done;
+            float **dst = fused ? got : want;
+            tensor *t[6] = {y, in[0], in[1], in[2], rm, rv};
+            for (int i = 0; i < 6; i++) {
+                const float *src = i >= 1 && i <= 3 ? t[i]->grad : t[i]->data;
+                dst[i] = arena_alloc(a, sizeof(float) * t[i]->numel);
+                memcpy(dst[i], src, sizeof(float) * t[i]->numel);
+            }
+            arena_reset(s);
+        }
+        int64_t n[6] = {in[0]->numel, in[0]->numel, 2, 2, 2, 2};
+        for (int i = 0; i < 6; i++)
+            CHECK(test_close_array(__FILE__, __LINE__, "fused vs act(batch_norm)", got[i], want[i], n[i], 1e-6, 1e-5));
+    }
+done:
+    arena_free(a); arena_free(s);
+}
+
 /* PyTorch 1.13, BatchNorm2d(2, momentum=0.1, eps=1e-5), weight GAMMA, bias BETA, running_mean
  * (0.2, -0.1), running_var (1, 2), train(): y = bn(X); then bn(2 X); then eval(): bn(X). */
 static void test_batch_norm_matches_torch(void) {
@@ -303,6 +350,7 @@ int main(void) {
     RUN(test_instance_norm_relu_inplace);
     RUN(test_batch_norm_matches_torch);
     RUN(test_batch_norm_gradcheck);
+    RUN(test_batch_norm_act_matches_composition);
     RUN(test_batch_norm_single_value);
     RUN(test_batch_norm_params_only);
     RUN(test_adain_matches_torch);

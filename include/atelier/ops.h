@@ -109,6 +109,10 @@ tensor *op_instance_norm_relu_inplace(tensor *x, tensor *gamma, tensor *beta, fl
  * (PyTorch's 0.1); eval: uses running_mean/var. */
 tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
                       tensor *running_var, bool training, float momentum, float eps);
+/* leaky_relu(batch_norm(x), slope) in one result (slope 0: ReLU), as DCGAN's layers use it:
+ * the same values and gradients as the two ops, one activation instead of two. */
+tensor *op_batch_norm_act(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                          tensor *running_var, bool training, float momentum, float eps, float slope);
 /* x (N, C, H, W), style (N, C, HS, WS) -> x re-normalised to style's per-channel mean/std */
 tensor *op_adain(arena *a, tensor *x, tensor *style, float eps);
 
