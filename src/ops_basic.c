@@ -7,6 +7,11 @@
 
 float *ops_grad_or_null(tensor *t) { return t && t->requires_grad ? tensor_grad(t) : NULL; }
 
+void ops_act_mask(tensor *y, float slope) {
+    for (int64_t i = 0; i < y->numel; i++)
+        if (!(y->data[i] > 0)) y->grad[i] = slope == 0 ? 0.0f : y->grad[i] * slope;
+}
+
 int ops_axis(const char *op, int axis, int ndim) {
     int ax = axis < 0 ? axis + ndim : axis;
     if (ax < 0 || ax >= ndim) {

@@ -118,13 +118,10 @@ static void conv2d_backward(tensor *y) {
                                        ops_grad_or_null(b), y->grad, x->data, w->data, y->saved);
 }
 
-/* relu(conv): dy masked by y > 0 (ReLU's derivative, 0 at 0 as op_relu), then conv's.
- * The mask is applied to y->grad in place: no one reads y's gradient after y's own backward
- * (y is an op result, never a view), and a copy would cost an activation per layer. */
+/* relu(conv): dy masked by y > 0 in place (ops_act_mask), then conv's. */
 static void conv2d_relu_backward(tensor *y) {
     tensor *x = y->src[0], *w = y->src[1], *b = y->src[2];
-    for (int64_t i = 0; i < y->numel; i++)
-        if (!(y->data[i] > 0)) y->grad[i] = 0.0f;
+    ops_act_mask(y, 0);
     backend_current()->conv2d_backward(ops_grad_or_null(x), ops_grad_or_null(w),
                                        ops_grad_or_null(b), y->grad, x->data, w->data, y->saved);
 }

@@ -18,6 +18,11 @@
 
 /* NULL-safe: the gradient buffer of t if it requires one, else NULL. */
 float *ops_grad_or_null(tensor *t);
+/* The backward of an activation fused into the op that made y (conv + ReLU, norm + ReLU or
+ * leaky ReLU): y's gradient times the activation's derivative, in place (nothing reads y's
+ * gradient after y's own backward; a copy would cost an activation). The derivative is 1
+ * where y > 0 and `slope` elsewhere (0 for ReLU, 0 at the kink as op_relu). */
+void ops_act_mask(tensor *y, float slope);
 /* Normalise a possibly negative axis for ndim dims; -1 (and error_set naming op) if out of range. */
 int ops_axis(const char *op, int axis, int ndim);
 /* error_set(STATUS_SHAPE) unless x has exactly ndim dims: "<op>: <what> must have 4 dims

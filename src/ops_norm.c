@@ -68,12 +68,10 @@ static void instance_norm_backward(tensor *y) {
         s->mean, s->rstd, gamma ? gamma->data : NULL, n, c, hw);
 }
 
-/* relu(instance_norm): dy masked by y > 0 in place (as conv2d_relu_backward: nothing reads
- * y's gradient after y's own backward), then instance norm's, which needs x and the
- * statistics, not y. */
+/* relu(instance_norm): dy masked in place (ops_act_mask), then instance norm's, which
+ * needs x and the statistics, not y. */
 static void instance_norm_relu_backward(tensor *y) {
-    for (int64_t i = 0; i < y->numel; i++)
-        if (!(y->data[i] > 0)) y->grad[i] = 0.0f;
+    ops_act_mask(y, 0);
     instance_norm_backward(y);
 }
 
@@ -195,21 +193,16 @@ static bool batch_norm_save_running(arena *a, norm_saved *s, const tensor *rm, c
 }
 
 /* x (N, C, H, W); gamma, beta, running_mean, running_var (C) or NULL -> (N, C, H, W) */
-/* An activation fused after batch norm: dy scaled in place by its derivative (1 where
- * y > 0, slope elsewhere: y > 0 exactly where the norm's output was), then the norm's
- * backward, which needs x and the statistics, not y. */
-static void act_mask(tensor *y, float slope) {
-    for (int64_t i = 0; i < y->numel; i++)
-        if (!(y->data[i] > 0)) y->grad[i] *= slope;
-}
-
+/* An activation fused after batch norm: dy scaled in place by its derivative (ops_act_mask;
+ * y > 0 exactly where the norm's output was), then the norm's backward, which needs x and
+ * the statistics, not y. */
 static void batch_norm_act_backward_train(tensor *y) {
-    act_mask(y, ((norm_saved *)y->saved)->slope);
+    ops_act_mask(y, ((norm_saved *)y->saved)->slope);
     batch_norm_backward_train(y);
 }
 
 static void batch_norm_act_backward_eval(tensor *y) {
-    act_mask(y, ((norm_saved *)y->saved)->slope);
+    ops_act_mask(y, ((norm_saved *)y->saved)->slope);
     batch_norm_backward_eval(y);
 }
 
