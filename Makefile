@@ -9,6 +9,7 @@ all: build
 
 deps:
 	@sh scripts/install-deps.sh
+	@sh scripts/install-models.sh || echo "make: the trained feature networks could not be installed: Atelier uses its built-in VGG-19 and the tests that need them skip" >&2
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -18,7 +19,7 @@ KIT ?= ../shared/data
 demo: build
 	./$(BUILD)/atelier demo --out $(BUILD)/demo-net.safetensors
 	@if [ -f $(KIT)/content/tubingen_neckarfront.jpg ]; then \
-	  echo "stylize: Tubingen in the style of The Starry Night, default settings (a few minutes)"; \
+	  echo "stylize: Tubingen in the style of The Starry Night, default settings (the trained network when installed; a few minutes)"; \
 	  ./$(BUILD)/atelier stylize $(KIT)/content/tubingen_neckarfront.jpg -s $(KIT)/style/vangogh_starry_night.jpg \
 	    -o $(BUILD)/demo-stylized.png && echo "wrote $(BUILD)/demo-stylized.png"; \
 	else echo "stylize: the data kit ($(KIT)) is absent: skipping the style-transfer demo"; fi

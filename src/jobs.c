@@ -257,7 +257,8 @@ jobs *jobs_open(const jobs_opts *o) {
     if (make_dirs(j->dir) != STATUS_OK || make_dir(path) != STATUS_OK || jobs_db_open(j) != STATUS_OK ||
         jobs_db_load(j) != STATUS_OK || recover_files(j) != STATUS_OK)
         goto fail;
-    if (!(j->net = stylize_net_new(o->weights, stylize_default_pool(o->weights == NULL), NULL))) goto fail;
+    const char *net = o->net ? o->net : o->weights ? "vgg19" : stylize_default_net(NULL);
+    if (!(j->net = stylize_net_open(net, NULL, o->weights, stylize_default_pool(o->weights == NULL)))) goto fail;
     (void)backend_current();   /* chosen once, here, not raced for by the workers' first ops */
     start_workers(j);
     if (j->nthreads < o->workers) { error_set(STATUS_NOMEM, "jobs: cannot start the worker threads"); goto fail; }

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/backend.h"
+#include "atelier/featnet.h"
 #include "jobs_internal.h"
 
-stylize_opts jobs_stylize_opts(const job_params *p, bool builtin) {
-    stylize_opts o = stylize_defaults(builtin);
+stylize_opts jobs_stylize_opts(const job_params *p, stylize_opts defaults) {
+    stylize_opts o = defaults;
     o.size = p->size;
     o.iterations = p->iterations;
     /* strength 0..1 -> 0.1x..10x the network's style weight, 0.5 -> the default */
@@ -88,7 +89,7 @@ static status write_result(jobs *j, const job *e, const stylize_opts *o, image *
              "\"backend\": \"%s\"}",
              e->params.size, e->params.iterations, e->params.strength, e->params.preserve_colors ? "true" : "false",
              e->params.style, o->content_weight, o->style_weight, o->tv_weight, o->multires,
-             stylize_net_builtin(j->net) ? "built-in" : "weights file", backend_current()->name);
+             featnet_name(stylize_net_featnet(j->net)), backend_current()->name);
     status st = image_text_set(out, "Software", "Atelier " ATELIER_VERSION);
     if (st == STATUS_OK) st = image_text_set(out, "atelier.made_by", "machine-made: neural style transfer (Atelier " ATELIER_VERSION ")");
     if (st == STATUS_OK) st = image_text_set(out, "atelier.settings", settings);
@@ -156,7 +157,7 @@ static void run_job(jobs *j, job *e) {
     char path[4200];
     jobs_path(j, e->id, "preview.jpg", c.preview, sizeof c.preview);
     error_clear();
-    stylize_opts o = jobs_stylize_opts(&e->params, stylize_net_builtin(j->net));
+    stylize_opts o = jobs_stylize_opts(&e->params, stylize_net_defaults(j->net));
     o.callback = on_progress;
     o.user = &c;
     jobs_path(j, e->id, "content.png", path, sizeof path);

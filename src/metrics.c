@@ -7,6 +7,7 @@
 #include "atelier/metrics.h"
 #include <math.h>
 #include <stdlib.h>
+#include "atelier/featnet.h"
 #include "atelier/ops.h"
 #include "atelier/rng.h"
 
@@ -289,6 +290,67 @@ status metrics_features(const vgg19 *vgg, const tensor *images, float *out) {
     for (int start = 0; start < images->shape[0] && s == STATUS_OK; start += FEAT_CHUNK) {
         int len = images->shape[0] - start < FEAT_CHUNK ? images->shape[0] - start : FEAT_CHUNK;
         s = features_chunk(vgg, images, start, len, a, out);
+        arena_reset(a);
+    }
+    autograd_set(was);
+    arena_free(a);
+    return s;
+}
+
+/* ---- trained features ---- */
+
+#define FEATNET_SIDE 299
+
+static const char *pooled_layer(const featnet *f) {
+    static const char *const names[] = {"mixed10", "out_relu"};
+    for (int i = 0; i < 2; i++)
+        if (featnet_has_layer(f, names[i])) return names[i];
+    return NULL;
+}
+
+int metrics_featnet_dim(const featnet *f) {
+    if (!f) { error_set(STATUS_ARG, "metrics_featnet_dim: NULL network"); return -1; }
+    if (featnet_vgg(f)) return metrics_feature_dim();
+    const char *layer = pooled_layer(f);
+    if (!layer) { error_set(STATUS_ARG, "metrics: %s has no pooled feature layer (mixed10 or out_relu)", featnet_name(f)); return -1; }
+    arena *a = arena_new(8 << 20);
+    bool was = autograd_set(false);
+    tensor *x = a ? tensor_fill(tensor_new(a, 4, (int[]){1, 3, 96, 96}), 0.5f) : NULL, *y = NULL;
+    int d = x && featnet_forward(f, a, x, 1, &layer, &y) == STATUS_OK ? y->shape[1] : -1;
+    autograd_set(was);
+    arena_free(a);
+    return d;
+}
+
+status metrics_featnet_features(const featnet *f, const tensor *images, float *out) {
+    const char *fn = "metrics_featnet_features";
+    char buf[64];
+    if (!f || !images || !out) return error_set(STATUS_ARG, "%s: NULL argument", fn);
+    if (featnet_vgg(f)) return metrics_features(featnet_vgg(f), images, out);
+    if (images->ndim != 4 || images->shape[1] != 3)
+        return error_set(STATUS_SHAPE, "%s: images %s, want (N, 3, H, W)", fn, tensor_shape_str(images, buf));
+    const char *layer = pooled_layer(f);
+    if (!layer) return error_set(STATUS_ARG, "metrics: %s has no pooled feature layer (mixed10 or out_relu)", featnet_name(f));
+    arena *a = arena_new(64 << 20);
+    if (!a) return error_set(STATUS_NOMEM, "%s: out of memory for a scratch arena", fn);
+    bool was = autograd_set(false);
+    status s = STATUS_OK;
+    int n = images->shape[0], h = images->shape[2], w = images->shape[3];
+    int64_t per = (int64_t)3 * h * w;
+    for (int i = 0; i < n && s == STATUS_OK; i++) {   /* one at a time: 299 px activations are large */
+        tensor *x = tensor_from(a, 4, (int[]){1, 3, h, w}, images->data + i * per), *y = NULL;
+        x = op_add_scalar(a, op_mul_scalar(a, x, 0.5f), 0.5f);
+        x = op_upsample_to(a, x, UPSAMPLE_BILINEAR, FEATNET_SIDE, FEATNET_SIDE, false);
+        s = x ? featnet_forward(f, a, x, 1, &layer, &y) : error_status();
+        if (s == STATUS_OK) {
+            int c = y->shape[1];
+            int64_t hw = (int64_t)y->shape[2] * y->shape[3];
+            for (int k = 0; k < c; k++) {
+                double acc = 0;
+                for (int64_t j = 0; j < hw; j++) acc += y->data[k * hw + j];
+                out[(int64_t)i * c + k] = (float)(acc / (double)hw);
+            }
+        }
         arena_reset(a);
     }
     autograd_set(was);

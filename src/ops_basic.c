@@ -132,6 +132,7 @@ tensor *op_rdiv_scalar(arena *a, tensor *x, float s) { return unary(a, "rdiv_sca
 tensor *op_pow_scalar(arena *a, tensor *x, float p) { return unary(a, "pow_scalar", UNOP_POW_SCALAR, x, p); }
 tensor *op_relu(arena *a, tensor *x) { return unary(a, "relu", UNOP_RELU, x, 0); }
 tensor *op_leaky_relu(arena *a, tensor *x, float slope) { return unary(a, "leaky_relu", UNOP_LEAKY_RELU, x, slope); }
+tensor *op_relu_cap(arena *a, tensor *x, float cap) { return unary(a, "relu_cap", UNOP_RELU_CAP, x, cap); }
 tensor *op_tanh(arena *a, tensor *x) { return unary(a, "tanh", UNOP_TANH, x, 0); }
 tensor *op_sigmoid(arena *a, tensor *x) { return unary(a, "sigmoid", UNOP_SIGMOID, x, 0); }
 tensor *op_exp(arena *a, tensor *x) { return unary(a, "exp", UNOP_EXP, x, 0); }

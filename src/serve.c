@@ -280,7 +280,7 @@ static status check_opts(const serve_opts *o) {
 /* Keeps copies of the option strings the server outlives its caller with. */
 static status own_strings(server *s, const serve_opts *o) {
     s->o = *o;
-    const char **fields[] = {&s->o.host, &s->o.styles_dir, &s->o.weights, &s->o.token, &s->o.cors_origin};
+    const char **fields[] = {&s->o.host, &s->o.styles_dir, &s->o.weights, &s->o.token, &s->o.cors_origin, &s->o.net};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const char *src = *fields[i];
         *fields[i] = NULL;   /* serve_stop frees what was copied */
@@ -337,6 +337,7 @@ server *serve_start(const serve_opts *o) {
     jobs_opts jo = jobs_defaults();
     jo.data_dir = s->data_dir;
     jo.weights = s->o.weights;
+    jo.net = s->o.net;
     jo.workers = o->workers;
     jo.queue_max = o->queue_max;
     if (!(s->jobs = jobs_open(&jo)) || clean_tmp(s) != STATUS_OK) goto fail;
@@ -382,6 +383,7 @@ void serve_stop(server *s) {
     free((char *)s->o.host);
     free((char *)s->o.styles_dir);
     free((char *)s->o.weights);
+    free((char *)s->o.net);
     free((char *)s->o.token);
     free((char *)s->o.cors_origin);
     free(s->data_dir);

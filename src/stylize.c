@@ -81,40 +81,74 @@ static planes *planes_resize(const planes *p, int h, int w) {
 
 /* ---- the network ---- */
 
-/* The built-in network's weights: see the README's "The built-in network". */
-#define BUILTIN_SEED 19
 /* The built-in network is torchvision's VGG-19 initialisation (kaiming normal, fan_out,
- * zero biases) from a fixed seed, unchanged: what makes it paint is how it is used (see
- * stylize_defaults and the README's "The built-in network"). */
+ * zero biases) from a fixed seed (featnet.c), unchanged: what makes it paint is how it is
+ * used (see stylize_defaults and the README's "The built-in network"). */
+
+/* The recipes of the trained networks (the README's screen gives the evidence): the input
+ * the network sees, the layers, the weights. */
+typedef struct net_recipe {
+    const char *net;
+    featnet_range range;
+    int pad;                      /* reflect padding, pixels */
+    const char *content_layers, *style_layers;
+    float content_weight, style_weight, tv_weight;
+    stylize_color color;
+    int multires, iterations;
+} net_recipe;
+
+static const net_recipe g_recipes[] = {
+    {"inception_v3", FEATNET_RANGE_PM1, 16, "mixed1", "activation_1,activation_3,activation_5,mixed0,mixed2",
+     1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
+    {"mobilenet_v2", FEATNET_RANGE_PM1, 8, "block_6_expand_relu", "Conv1_relu,block_1_expand_relu,block_3_expand_relu,block_6_expand_relu",
+     1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
+};
+
+static const net_recipe *recipe_of(const featnet *fn) {
+    for (size_t i = 0; i < sizeof g_recipes / sizeof g_recipes[0]; i++)
+        if (featnet_get_kind(fn) == FEATNET_TFJS && !strcmp(featnet_name(fn), g_recipes[i].net)) return &g_recipes[i];
+    return NULL;
+}
+
+static void stylize_net_recipe_input(stylize_net *n) {
+    const net_recipe *r = recipe_of(n->fn);
+    if (r) featnet_set_input(n->fn, r->range, r->pad);
+}
+
+static stylize_net *wrap(featnet *fn) {
+    stylize_net *n = fn ? calloc(1, sizeof *n) : NULL;
+    if (fn && !n) { featnet_free(fn); error_set(STATUS_NOMEM, "stylize: out of memory"); return NULL; }
+    if (n) n->fn = fn;
+    return n;
+}
 
 stylize_net *stylize_net_new(const char *weights, vgg_pool pool, const char *last) {
-    stylize_net *n = calloc(1, sizeof *n);
-    if (!n || !(n->params = arena_new((size_t)90 << 20))) {
-        free(n);
-        error_set(STATUS_NOMEM, "stylize: out of memory for VGG-19");
-        return NULL;
-    }
-    n->builtin = weights == NULL;
-    status st = vgg19_init(&n->vgg, n->params, BUILTIN_SEED, pool, last);
-    if (st == STATUS_OK && weights) st = weights_load(&n->vgg.params, weights, NULL);
-    if (st != STATUS_OK) { stylize_net_free(n); return NULL; }
-    model_params_set_trainable(&n->vgg.params, false);
+    return wrap(featnet_vgg19(weights, pool, last));
+}
+
+stylize_net *stylize_net_open(const char *net, const char *dir, const char *weights, vgg_pool pool) {
+    if (!net || !strcmp(net, "vgg19") || !strcmp(net, "vgg")) return stylize_net_new(weights, pool, NULL);
+    stylize_net *n = wrap(featnet_open(net, dir, weights));
+    if (n) stylize_net_recipe_input(n);
     return n;
 }
 
 status stylize_net_save(const stylize_net *net, const char *path) {
-    const char *meta[] = {"network", net->builtin ? "atelier built-in VGG-19" : "VGG-19 from a weights file"};
-    return safetensors_save(path, net->vgg.params.names, net->vgg.params.tensors, net->vgg.params.n, meta, 1);
+    const vgg19 *v = featnet_vgg(net->fn);
+    if (!v) return error_set(STATUS_ARG, "--export-net: only VGG-19 networks can be exported (%s is a TF.js model already)", featnet_name(net->fn));
+    const char *meta[] = {"network", featnet_builtin(net->fn) ? "atelier built-in VGG-19" : "VGG-19 from a weights file"};
+    return safetensors_save(path, v->params.names, v->params.tensors, v->params.n, meta, 1);
 }
 
 void stylize_net_free(stylize_net *net) {
     if (!net) return;
-    arena_free(net->params);
+    featnet_free(net->fn);
     free(net);
 }
 
-bool stylize_net_builtin(const stylize_net *net) { return net->builtin; }
-const vgg19 *stylize_net_vgg(const stylize_net *net) { return &net->vgg; }
+bool stylize_net_builtin(const stylize_net *net) { return featnet_builtin(net->fn); }
+const vgg19 *stylize_net_vgg(const stylize_net *net) { return featnet_vgg(net->fn); }
+featnet *stylize_net_featnet(stylize_net *net) { return net->fn; }
 
 /* ---- options ---- */
 
@@ -142,6 +176,27 @@ stylize_opts stylize_defaults(bool builtin) {
         o.iterations = 200;
     }
     return o;
+}
+
+stylize_opts stylize_net_defaults(const stylize_net *net) {
+    if (featnet_get_kind(net->fn) == FEATNET_VGG19) return stylize_defaults(featnet_builtin(net->fn));
+    stylize_opts o = stylize_defaults(false);
+    const net_recipe *r = recipe_of(net->fn);
+    if (!r) return o;   /* a user's network: the plain algorithm; layers must be given */
+    o.content_layers = r->content_layers;
+    o.style_layers = r->style_layers;
+    o.content_weight = r->content_weight;
+    o.style_weight = r->style_weight;
+    o.tv_weight = r->tv_weight;
+    o.color = r->color;
+    o.multires = r->multires;
+    o.iterations = r->iterations;
+    return o;
+}
+
+const char *stylize_default_net(const char *dir) {
+    char path[4096];
+    return featnet_find(g_recipes[0].net, dir, path, sizeof path) ? g_recipes[0].net : "vgg19";
 }
 
 vgg_pool stylize_default_pool(bool builtin) { (void)builtin; return VGG_POOL_MAX; }
@@ -212,26 +267,64 @@ static status prefix_error(const char *option) {
     return error_set(st, "%s: %s", option, m);
 }
 
+/* "name:w,name" on a network with any layer names: names into s->lname[first..], weights. */
+static int parse_names(stylize_state *s, const char *list, int first, float *weight) {
+    const vgg19 *vgg = featnet_vgg(s->net->fn);
+    if (vgg) {   /* VGG's names, with its own messages */
+        int idx[STYLIZE_MAX_LAYERS];
+        int n = stylize_parse_layers(list, idx, weight, STYLIZE_MAX_LAYERS);
+        for (int l = 0; l < n; l++) {
+            if (idx[l] >= vgg->nconv) {
+                error_set(STATUS_ARG, "layer %s was not built (the network ends at %s)", vgg19_layer_name(idx[l]),
+                          vgg19_layer_name(vgg->nconv - 1));
+                return -1;
+            }
+            snprintf(s->lname[first + l], sizeof s->lname[0], "%s", vgg19_layer_name(idx[l]));
+        }
+        return n;
+    }
+    if (!list || !*list) { error_set(STATUS_ARG, "empty layer list"); return -1; }
+    int n = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        if (len == 0 || len >= sizeof item) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
+        memcpy(item, p, len);
+        item[len] = 0;
+        float w = 1.0f;
+        char *colon = strchr(item, ':');
+        if (colon) {
+            char *e;
+            *colon = 0;
+            w = strtof(colon + 1, &e);
+            if (*e || !(w > 0) || !isfinite(w)) { error_set(STATUS_ARG, "bad layer weight in '%s' (want mixed0:0.5)", list); return -1; }
+        }
+        if (!featnet_has_layer(s->net->fn, item)) {
+            error_set(STATUS_ARG, "unknown layer '%s' (%s has no such layer: `atelier models show %s` lists them)", item,
+                      featnet_name(s->net->fn), featnet_name(s->net->fn));
+            return -1;
+        }
+        for (int k = 0; k < n; k++)
+            if (!strcmp(s->lname[first + k], item)) { error_set(STATUS_ARG, "layer %s listed twice", item); return -1; }
+        if (n == STYLIZE_MAX_LAYERS) { error_set(STATUS_ARG, "more than %d layers in '%s'", STYLIZE_MAX_LAYERS, list); return -1; }
+        snprintf(s->lname[first + n], sizeof s->lname[0], "%s", item);
+        weight[n++] = w;
+        p += len;
+        if (*p == ',' && !*++p) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
+    }
+    return n;
+}
+
 static status setup_layers(stylize_state *s) {
     const stylize_opts *o = s->o;
-    s->ns = stylize_parse_layers(o->style_layers, s->sidx, s->sw, STYLIZE_MAX_LAYERS);
+    s->ns = parse_names(s, o->style_layers, 0, s->sw);
     if (s->ns < 0) return prefix_error("--style-layers");
-    s->nc = stylize_parse_layers(o->content_layers, s->cidx, s->cw, STYLIZE_MAX_LAYERS);
+    s->nc = parse_names(s, o->content_layers, s->ns, s->cw);
     if (s->nc < 0) return prefix_error("--content-layers");
-    for (int l = 0; l < s->ns + s->nc; l++) {
-        int idx = l < s->ns ? s->sidx[l] : s->cidx[l - s->ns];
-        if (idx >= s->net->vgg.nconv)
-            return error_set(STATUS_ARG, "%s: layer %s was not built (the network ends at %s)",
-                             l < s->ns ? "--style-layers" : "--content-layers", vgg19_layer_name(idx),
-                             vgg19_layer_name(s->net->vgg.nconv - 1));
-    }
     double sum = 0;
     for (int l = 0; l < s->ns; l++) sum += s->sw[l];
-    for (int l = 0; l < s->ns; l++) {
-        s->sw[l] = (float)(s->sw[l] / sum);
-        s->names[l] = vgg19_layer_name(s->sidx[l]);
-    }
-    for (int l = 0; l < s->nc; l++) s->names[s->ns + l] = vgg19_layer_name(s->cidx[l]);
+    for (int l = 0; l < s->ns; l++) s->sw[l] = (float)(s->sw[l] / sum);
+    for (int l = 0; l < s->ns + s->nc; l++) s->names[l] = s->lname[l];
     return STATUS_OK;
 }
 

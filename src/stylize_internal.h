@@ -5,14 +5,13 @@
 #include "atelier/stylize.h"
 #include "atelier/arena.h"
 #include "atelier/color.h"
+#include "atelier/featnet.h"
 
 #define STYLIZE_MAX_LAYERS 16
 #define STYLIZE_MIN_SIDE 16   /* relu5_x sits after four 2x2 pools */
 
 struct stylize_net {
-    vgg19 vgg;
-    arena *params;
-    bool builtin;
+    featnet *fn;
 };
 
 /* The planar pixels the network sees: 3 planes (RGB) or 1 (luminance). */
@@ -25,9 +24,9 @@ typedef struct stylize_state {
     stylize_net *net;
     const stylize_opts *o;
     int nc, ns;                                /* content and style layers */
-    int cidx[STYLIZE_MAX_LAYERS], sidx[STYLIZE_MAX_LAYERS];
     float cw[STYLIZE_MAX_LAYERS], sw[STYLIZE_MAX_LAYERS];
     const char *names[2 * STYLIZE_MAX_LAYERS]; /* style layers then content layers */
+    char lname[2 * STYLIZE_MAX_LAYERS][64];    /* their storage */
     int luma;                                  /* the network sees luminance (1 plane) */
     /* the current problem: targets and the optimised image */
     tensor *content_f[STYLIZE_MAX_LAYERS];     /* (1, C, H, W) */

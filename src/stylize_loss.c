@@ -7,10 +7,16 @@
 #include "atelier/optim.h"
 #include "stylize_internal.h"
 
-/* The network's input: x (1, 1 or 3, H, W) in [0, 1] -> normalised (1, 3, H, W). */
+/* The network's input: x (1, 1 or 3, H, W) in [0, 1] -> (1, 3, H, W) in [0, 1]; the
+ * feature network normalises it its own way (featnet.h). */
 static tensor *net_input(arena *a, tensor *x) {
     if (x && x->shape[1] == 1) x = op_concat(a, (tensor *[]){x, x, x}, 3, 1);
-    return vgg_normalize(a, x);
+    return x;
+}
+
+static status features(stylize_state *s, arena *a, tensor *x, int n, const char *const *names, tensor **f) {
+    x = net_input(a, x);
+    return x ? featnet_forward(s->net->fn, a, x, n, names, f) : error_status();
 }
 
 static double mean_square(const tensor *t) {
@@ -23,8 +29,7 @@ status stylize_content_targets(stylize_state *s, const planes *content) {
     bool was = autograd_set(false);
     tensor *f[STYLIZE_MAX_LAYERS];
     tensor *x = planes_tensor(s->step, content);
-    status st = x ? vgg19_forward(&s->net->vgg, s->step, net_input(s->step, x), s->nc, s->names + s->ns, f)
-                  : error_status();
+    status st = x ? features(s, s->step, x, s->nc, s->names + s->ns, f) : error_status();
     for (int l = 0; st == STATUS_OK && l < s->nc; l++) {
         if (!(s->content_f[l] = tensor_copy(s->keep, f[l]))) st = error_status();
         else {
@@ -45,7 +50,7 @@ status stylize_content_targets(stylize_state *s, const planes *content) {
 #define GRAM_WHOLE ((int64_t)1024 * 1024)
 
 static status gram_block(stylize_state *s, const planes *im, int y0, int y1, int x0, int x1, double **acc,
-                         int64_t *count) {
+                         int64_t *count, int *chans) {
     bool whole = (int64_t)im->h * im->w <= GRAM_WHOLE;
     int py0 = whole ? 0 : (y0 - GRAM_MARGIN < 0 ? 0 : y0 - GRAM_MARGIN);
     int px0 = whole ? 0 : (x0 - GRAM_MARGIN < 0 ? 0 : x0 - GRAM_MARGIN);
@@ -54,14 +59,18 @@ static status gram_block(stylize_state *s, const planes *im, int y0, int y1, int
     planes *crop = planes_crop(im, py0, px0, py1 - py0, px1 - px0);
     tensor *f[STYLIZE_MAX_LAYERS], *x = crop ? planes_tensor(s->step, crop) : NULL;
     planes_free(crop);
-    status st = x ? vgg19_forward(&s->net->vgg, s->step, net_input(s->step, x), s->ns, s->names, f) : error_status();
+    status st = x ? features(s, s->step, x, s->ns, s->names, f) : error_status();
     for (int l = 0; st == STATUS_OK && l < s->ns; l++) {
-        int g = 0;   /* pools before this layer */
-        while (s->sidx[l] >= (int[]){2, 4, 8, 12, 16}[g]) g++;
-        int fh = f[l]->shape[2], fw = f[l]->shape[3];
-        int a0 = (y0 - py0) >> g, a1 = (y1 - py0) >> g, b0 = (x0 - px0) >> g, b1 = (x1 - px0) >> g;
-        if (a1 > fh) a1 = fh;
-        if (b1 > fw) b1 = fw;
+        /* the block's interior in feature positions: the layer's scale is its size's ratio to
+         * the crop's (VGG: 2^pools, exactly, on crops that are multiples of 16) */
+        int fh = f[l]->shape[2], fw = f[l]->shape[3], ch = py1 - py0, cw = px1 - px0;
+        int a0 = (int)((int64_t)(y0 - py0) * fh / ch), a1 = y1 == py1 ? fh : (int)((int64_t)(y1 - py0) * fh / ch);
+        int b0 = (int)((int64_t)(x0 - px0) * fw / cw), b1 = x1 == px1 ? fw : (int)((int64_t)(x1 - px0) * fw / cw);
+        int c = f[l]->shape[1];
+        if (!acc[l]) {   /* the first block tells the layer's channels */
+            if (!(acc[l] = calloc((size_t)c * c, sizeof(double)))) { st = error_set(STATUS_NOMEM, "stylize: out of memory for Gram matrices"); break; }
+            chans[l] = c;
+        }
         if (a1 <= a0 || b1 <= b0) continue;
         tensor *in = op_slice(s->step, op_slice(s->step, f[l], 2, a0, a1), 3, b0, b1);
         tensor *gm = op_gram(s->step, in);
@@ -74,7 +83,8 @@ static status gram_block(stylize_state *s, const planes *im, int y0, int y1, int
     return st;
 }
 
-static status image_grams(stylize_state *s, const planes *im, double **acc) {
+/* acc[l] (C_l, C_l): allocated by the first block (chans[l] = C_l), then summed into. */
+static status image_grams(stylize_state *s, const planes *im, double **acc, int *chans) {
     int64_t count[STYLIZE_MAX_LAYERS] = {0};
     status st = STATUS_OK;
     bool whole = (int64_t)im->h * im->w <= GRAM_WHOLE;
@@ -82,11 +92,11 @@ static status image_grams(stylize_state *s, const planes *im, double **acc) {
     for (int y = 0; st == STATUS_OK && y < im->h; y += step)
         for (int x = 0; st == STATUS_OK && x < im->w; x += step)
             st = gram_block(s, im, y, y + step > im->h ? im->h : y + step, x, x + step > im->w ? im->w : x + step,
-                            acc, count);
+                            acc, count, chans);
     for (int l = 0; st == STATUS_OK && l < s->ns; l++) {
         if (!count[l]) return error_set(STATUS_ARG, "stylize: a style image of %dx%d is too small for layer %s",
                                         im->w, im->h, s->names[l]);
-        int64_t c = s->net->vgg.w[s->sidx[l]]->shape[0];
+        int64_t c = chans[l];
         for (int64_t i = 0; i < c * c; i++) acc[l][i] /= (double)count[l];
     }
     return st;
@@ -94,27 +104,24 @@ static status image_grams(stylize_state *s, const planes *im, double **acc) {
 
 status stylize_style_targets(stylize_state *s, planes **styles, const float *blend, int n) {
     double *acc[STYLIZE_MAX_LAYERS] = {0}, *one[STYLIZE_MAX_LAYERS] = {0};
+    int chans[STYLIZE_MAX_LAYERS] = {0};
     status st = STATUS_OK;
     bool was = autograd_set(false);
-    for (int l = 0; l < s->ns; l++) {
-        int64_t c = s->net->vgg.w[s->sidx[l]]->shape[0];
-        acc[l] = calloc((size_t)(c * c), sizeof(double));
-        one[l] = calloc((size_t)(c * c), sizeof(double));
-        if (!acc[l] || !one[l]) st = error_set(STATUS_NOMEM, "stylize: out of memory for Gram matrices");
-    }
     for (int k = 0; st == STATUS_OK && k < n; k++) {
-        for (int l = 0; l < s->ns; l++) {
-            int64_t c = s->net->vgg.w[s->sidx[l]]->shape[0];
-            memset(one[l], 0, (size_t)(c * c) * sizeof(double));
-        }
-        st = image_grams(s, styles[k], one);
+        for (int l = 0; l < s->ns; l++)
+            if (one[l]) memset(one[l], 0, (size_t)chans[l] * chans[l] * sizeof(double));
+        st = image_grams(s, styles[k], one, chans);
         for (int l = 0; st == STATUS_OK && l < s->ns; l++) {
-            int64_t c = s->net->vgg.w[s->sidx[l]]->shape[0];
+            int64_t c = chans[l];
+            if (!acc[l] && !(acc[l] = calloc((size_t)(c * c), sizeof(double)))) {
+                st = error_set(STATUS_NOMEM, "stylize: out of memory for Gram matrices");
+                break;
+            }
             for (int64_t i = 0; i < c * c; i++) acc[l][i] += blend[k] * one[l][i];
         }
     }
     for (int l = 0; st == STATUS_OK && l < s->ns; l++) {
-        int c = (int)s->net->vgg.w[s->sidx[l]]->shape[0];
+        int c = chans[l];
         tensor *g = tensor_new(s->grams, 3, (int[]){1, c, c});
         if (!g) { st = error_status(); break; }
         for (int64_t i = 0; i < g->numel; i++) g->data[i] = (float)acc[l][i];
@@ -131,7 +138,7 @@ status stylize_style_targets(stylize_state *s, planes **styles, const float *ble
 static tensor *loss_at(stylize_state *s, arena *a) {
     const stylize_opts *o = s->o;
     tensor *f[2 * STYLIZE_MAX_LAYERS];
-    if (vgg19_forward(&s->net->vgg, a, net_input(a, s->x), s->ns + s->nc, s->names, f) != STATUS_OK) return NULL;
+    if (features(s, a, s->x, s->ns + s->nc, s->names, f) != STATUS_OK) return NULL;
     tensor *content = tensor_scalar(a, 0.0f), *style = tensor_scalar(a, 0.0f);
     for (int l = 0; l < s->nc; l++)
         content = op_add(a, content, op_mul_scalar(a, op_mse_loss(a, f[s->ns + l], s->content_f[l]),

@@ -58,6 +58,7 @@ typedef struct unary_case { const char *name; tensor *(*fn)(arena *, tensor *); 
 static tensor *apply_unary(arena *a, tensor **in, void *user) { return ((unary_case *)user)->fn(a, in[0]); }
 
 static tensor *leaky(arena *a, tensor *x) { return op_leaky_relu(a, x, 0.2f); }
+static tensor *relu6(arena *a, tensor *x) { return op_relu_cap(a, x, 0.5f); }
 static tensor *add_s(arena *a, tensor *x) { return op_add_scalar(a, x, 1.5f); }
 static tensor *sub_s(arena *a, tensor *x) { return op_sub_scalar(a, x, 1.5f); }
 static tensor *rsub_s(arena *a, tensor *x) { return op_rsub_scalar(a, x, 1.5f); }
@@ -68,7 +69,7 @@ static tensor *pow_s(arena *a, tensor *x) { return op_pow_scalar(a, x, 2.5f); }
 
 static void test_unary_gradients(void) {
     static const unary_case cases[] = {
-        {"relu", op_relu, -1, 1}, {"leaky_relu", leaky, -1, 1}, {"tanh", op_tanh, -2, 2},
+        {"relu", op_relu, -1, 1}, {"leaky_relu", leaky, -1, 1}, {"relu_cap", relu6, -1, 1}, {"tanh", op_tanh, -2, 2},
         {"sigmoid", op_sigmoid, -3, 3}, {"exp", op_exp, -1, 1}, {"log", op_log, 0.5f, 3},
         {"sqrt", op_sqrt, 0.5f, 3}, {"abs", op_abs, -1, 1}, {"square", op_square, -2, 2},
         {"neg", op_neg, -1, 1}, {"add_scalar", add_s, -1, 1}, {"sub_scalar", sub_s, -1, 1},
@@ -87,11 +88,12 @@ static void test_unary_gradients(void) {
 static void test_activation_values(void) {
     arena *a = arena_new(1 << 16);
     tensor *x = tensor_from(a, 1, (int[]){4}, (float[]){-2, -0.5f, 0, 3});
-    float relu[4] = {0, 0, 0, 3}, leak[4] = {-0.4f, -0.1f, 0, 3};
+    float relu[4] = {0, 0, 0, 3}, leak[4] = {-0.4f, -0.1f, 0, 3}, cap[4] = {0, 0, 0, 2};
     float sig[4] = {0.11920292f, 0.37754067f, 0.5f, 0.95257413f};  /* 1 / (1 + e^-x) */
     float th[4] = {-0.96402758f, -0.46211716f, 0, 0.99505475f};
     CHECK_ARRAY(op_relu(a, x)->data, relu, 4, 0, 0);
     CHECK_ARRAY(op_leaky_relu(a, x, 0.2f)->data, leak, 4, 1e-7, 0);
+    CHECK_ARRAY(op_relu_cap(a, x, 2.0f)->data, cap, 4, 0, 0);
     CHECK_ARRAY(op_sigmoid(a, x)->data, sig, 4, 1e-7, 1e-6);
     CHECK_ARRAY(op_tanh(a, x)->data, th, 4, 1e-7, 1e-6);
     arena_free(a);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "atelier/image.h"
+#include "atelier/featnet.h"
 #include "harness.h"
 
 #define TINY " --size 32 --ngf 4 --ndf 4 --z-dim 8 --batch 4 --diffaug color,translation,cutout --ema 0.9 --quiet"
@@ -51,7 +52,7 @@ static void test_help(void) {
     for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) CHECK_MSG(strstr(out, opts[i]), "train --help lacks %s", opts[i]);
     CHECK(run("gan sample --help", out, err) == 0 && strstr(out, "--grid") && strstr(out, "--out-dir"));
     CHECK(run("gan interpolate --help", out, err) == 0 && strstr(out, "--frames") && strstr(out, "slerp"));
-    CHECK(run("gan eval --help", out, err) == 0 && strstr(out, "KID") && strstr(out, "NOT comparable"));
+    CHECK(run("gan eval --help", out, err) == 0 && strstr(out, "KID") && strstr(out, "close to, not equal to"));
 }
 
 static void test_train_writes_run(void) {
@@ -137,12 +138,19 @@ static void test_sample_interpolate_eval(void) {
         if (fabsf(one->data[i] - f0->data[i]) > 1.0f / 255 + 1e-6f) { CHECK_MSG(0, "frame 0 is not seed 1's sample (pixel %lld)", (long long)i); break; }
     image_free(one);
     image_free(f0);
-    CHECK_MSG(run("gan eval runA/generator.safetensors --data imgs -n 8 --json", out, err) == 0, "%s", err);
+    CHECK_MSG(run("gan eval runA/generator.safetensors --data imgs -n 8 --features vgg19 --json", out, err) == 0, "%s", err);
     double kid = NAN, ratio = NAN;
     const char *p = strstr(out, "\"kid\":"), *q = strstr(out, "\"diversity_ratio\":");
     if (p) kid = atof(p + 6);
     if (q) ratio = atof(q + 18);
     CHECK_MSG(isfinite(kid) && isfinite(ratio) && ratio > 0, "eval printed: %s", out);
+    /* the trained InceptionV3's pooled features, when installed: 2048 values an image */
+    char net[4096];
+    if (featnet_find("inception_v3", NULL, net, sizeof net)) {
+        CHECK_MSG(run("gan eval runA/generator.safetensors --data imgs -n 4 --max-images 4 --features inception_v3 --json", out, err) == 0, "%s", err);
+        p = strstr(out, "\"kid\":");
+        CHECK_MSG(p && isfinite(atof(p + 6)) && strstr(out, "\"features\":\"inception_v3\""), "eval printed: %s", out);
+    }
 }
 
 /* --style-weight with --style-images: the log's style term is positive; --init-from starts
@@ -195,7 +203,7 @@ static void test_builtin_monet64_eval(void) {
     const char *kit = "../shared/data/train/monet";
     if (access(kit, R_OK) != 0) { test_skip("the data kit (../shared/data) is absent"); return; }
     if (strcmp(backend_current()->name, "ref") == 0) { test_skip("VGG features of 300 paintings take minutes on the reference backend"); return; }
-    snprintf(cmd, sizeof cmd, "gan eval monet64 --data %s/%s -n 100 --json", getcwd(out, 4096), kit);
+    snprintf(cmd, sizeof cmd, "gan eval monet64 --data %s/%s -n 100 --features vgg19 --json", getcwd(out, 4096), kit);
     int rc = run(cmd, out, err);
     if (rc != 0 && strstr(err, "no built-in monet64")) { test_skip("this build has no models/monet64.safetensors"); return; }
     CHECK_MSG(rc == 0, "%s", err);

@@ -69,12 +69,12 @@ static void test_params_and_options(void) {
     /* strength scales the style weight around the default; small sizes use one level */
     stylize_opts d = stylize_defaults(true);
     job_params p = {.size = 384, .iterations = 7, .strength = 0.5f, .preserve_colors = true};
-    stylize_opts o = jobs_stylize_opts(&p, true);
+    stylize_opts o = jobs_stylize_opts(&p, d);
     CHECK(o.size == 384 && o.iterations == 7 && o.color == STYLIZE_COLOR_PRESERVE && o.multires == d.multires);
     CHECK_NEAR(o.style_weight, d.style_weight, 0, 1e-6);
     p.strength = 1;
     p.size = 64;
-    o = jobs_stylize_opts(&p, true);
+    o = jobs_stylize_opts(&p, d);
     CHECK_NEAR(o.style_weight, 10 * d.style_weight, 0, 1e-5);
     CHECK(o.multires == 1);
 }

@@ -37,6 +37,7 @@ typedef enum binop { BINOP_ADD, BINOP_SUB, BINOP_MUL, BINOP_DIV } binop;
 
 typedef enum unop {
     UNOP_RELU, UNOP_LEAKY_RELU,  /* alpha: negative slope */
+    UNOP_RELU_CAP,               /* min(max(x, 0), alpha): ReLU6 with alpha 6 */
     UNOP_TANH, UNOP_SIGMOID,
     UNOP_ADD_SCALAR,             /* x + alpha */
     UNOP_MUL_SCALAR,             /* x * alpha */

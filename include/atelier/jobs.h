@@ -80,7 +80,8 @@ typedef enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED } job_sta
 
 typedef struct jobs_opts {
     const char *data_dir;       /* records and files; made if missing (required) */
-    const char *weights;        /* VGG-19 weights for stylize_net_new; NULL: built in */
+    const char *weights;        /* VGG-19 weights (with net NULL or "vgg19"); NULL: built in */
+    const char *net;            /* the feature network (stylize_net_open); NULL: stylize_default_net */
     int workers;                /* threads running jobs: 1 */
     int queue_max;              /* queued jobs at most (running ones not counted): 16 */
     double preview_seconds;     /* at most one preview per this many seconds: 1 */
@@ -154,7 +155,7 @@ void jobs_close(jobs *j);
 
 /* The stylize options a job runs with: the network's defaults (builtin or not) with the
  * job's settings applied as described above (callback not set). */
-stylize_opts jobs_stylize_opts(const job_params *p, bool builtin);
+stylize_opts jobs_stylize_opts(const job_params *p, stylize_opts defaults);
 
 const char *job_state_name(job_state s);   /* "queued", "running", "done", "failed" */
 /* Whether s is JOB_ID_LEN lowercase hex digits (what every id is). */

@@ -72,6 +72,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "atelier/models.h"
+#include "atelier/featnet.h"
 
 /* A fake counts as a copy when its nearest real is closer than this times the reals'
  * median nearest-neighbour distance. */
@@ -89,6 +90,15 @@ int metrics_feature_dim(void);   /* 2816 = 2 * (128 + 256 + 512 + 512) */
 /* images (N, 3, H, W) in [-1, 1] -> out (N, metrics_feature_dim()), as described above.
  * vgg built to relu5_1 or deeper, any weights (seeded or loaded). */
 status metrics_features(const vgg19 *vgg, const tensor *images, float *out);
+
+/* Trained features (featnet.h), as KID and FID use them: images (N, 3, H, W) in [-1, 1]
+ * mapped to [0, 1], resized to 299x299 (bilinear, align_corners false, as torch-fidelity),
+ * through the network, and the spatial mean of its last pooled layer: InceptionV3's mixed10
+ * (2048 values), MobileNetV2's out_relu (1280). The nsfwjs networks are ImageNet backbones
+ * fine-tuned to another task, so the numbers are close to, not equal to, the published
+ * Inception KID. A VGG-19 featnet gives metrics_features' rows. */
+int metrics_featnet_dim(const featnet *f);    /* -1 (error set) if it has no such layer */
+status metrics_featnet_features(const featnet *f, const tensor *images, float *out);
 
 /* ---- measures on feature rows ---- */
 /* mean k(x_i, x_j) over i != j + mean k(y_i, y_j) over i != j - 2 mean k(x_i, y_j), with

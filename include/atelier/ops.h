@@ -52,6 +52,7 @@ tensor *op_rdiv_scalar(arena *a, tensor *x, float s);  /* s / x */
 tensor *op_pow_scalar(arena *a, tensor *x, float p);   /* x ^ p */
 tensor *op_relu(arena *a, tensor *x);
 tensor *op_leaky_relu(arena *a, tensor *x, float slope);
+tensor *op_relu_cap(arena *a, tensor *x, float cap);   /* min(max(x, 0), cap): ReLU6 with cap 6 */
 tensor *op_tanh(arena *a, tensor *x);
 tensor *op_sigmoid(arena *a, tensor *x);
 tensor *op_exp(arena *a, tensor *x);

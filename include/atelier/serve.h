@@ -83,6 +83,7 @@ typedef struct serve_opts {
     const char *data_dir;       /* "atelier-data" */
     const char *styles_dir;     /* the gallery; NULL: none (uploads only) */
     const char *weights;        /* VGG-19 weights (stylize.h); NULL: the built-in network */
+    const char *net;            /* the feature network (stylize_net_open); NULL: stylize_default_net */
     const char *token;          /* NULL: no authentication */
     const char *cors_origin;    /* NULL: no CORS headers */
     int workers;                /* 1 */

@@ -70,9 +70,15 @@ stylize_net *stylize_net_new(const char *weights, vgg_pool pool, const char *las
 /* Writes the network's weights as safetensors (torchvision's names): the built-in network
  * can then be used by other programs (tools/stylize_torch.py). */
 status stylize_net_save(const stylize_net *net, const char *path);
+/* Any feature network (featnet.h) by name or path: "vgg19" (weights: a VGG-19 file, or NULL
+ * for the built-in one), "inception_v3", "mobilenet_v2" (the trained networks that
+ * scripts/install-models.sh installs), or a TF.js layers model; dir: the first folder of the
+ * models search path (may be NULL). Known networks get their input recipe (range, padding). */
+stylize_net *stylize_net_open(const char *net, const char *dir, const char *weights, vgg_pool pool);
 void stylize_net_free(stylize_net *net);    /* NULL is fine */
 bool stylize_net_builtin(const stylize_net *net);
-const vgg19 *stylize_net_vgg(const stylize_net *net);
+const vgg19 *stylize_net_vgg(const stylize_net *net);      /* NULL unless VGG-19 */
+struct featnet *stylize_net_featnet(stylize_net *net);
 
 typedef enum stylize_color { STYLIZE_COLOR_RGB, STYLIZE_COLOR_PALETTE, STYLIZE_COLOR_PRESERVE } stylize_color;
 typedef enum stylize_optimizer { STYLIZE_LBFGS, STYLIZE_ADAM } stylize_optimizer;
@@ -117,6 +123,12 @@ typedef struct stylize_opts {
 /* Defaults: the built-in network gets the settings that suit it (see stylize.c); real
  * weights get the plain algorithm (RGB, the classic layers). */
 stylize_opts stylize_defaults(bool builtin);
+/* The defaults that suit this network: the built-in VGG-19's, real VGG-19's, or the recipe
+ * screened for a trained network (see stylize.c and the README). */
+stylize_opts stylize_net_defaults(const stylize_net *net);
+/* The network `stylize` uses when none is named: the screened trained network when it is
+ * installed (searched from dir, featnet.h), else "vgg19" (the built-in one). */
+const char *stylize_default_net(const char *dir);
 /* The pooling that suits a network: max for both (average smeared the built-in one's
  * pictures in our trials). */
 vgg_pool stylize_default_pool(bool builtin);

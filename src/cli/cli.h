@@ -9,5 +9,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_stylize(int argc, char **argv);
 int cmd_gan(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 
 #endif

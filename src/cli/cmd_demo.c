@@ -155,7 +155,8 @@ int cmd_demo(int argc, char **argv) {
     demo_opts o;
     int parsed = demo_parse(argc, argv, &o);
     if (parsed) { if (parsed > 0) demo_usage(stdout); return parsed > 0 ? 0 : 2; }
-    printf("Atelier engine demo (style transfer is not in this build yet: this shows the engine).\n"
+    printf("Atelier engine demo: the autodiff engine on its own (`atelier stylize` paints, `atelier gan`\n"
+           "learns an artist; make demo runs both next).\n"
            "Training a conv net (conv 3x3 x2, linear) with Adam for %d steps on noisy 8x8 bars...\n", o.steps);
     arena *params = arena_new(1 << 20), *step = arena_new(4 << 20);
     demo_net n;

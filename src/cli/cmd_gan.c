@@ -10,6 +10,7 @@
 #include "atelier/ops.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "atelier/featnet.h"
 #include "cli/gan_cli.h"
 #include "cli/progress.h"
 
@@ -28,8 +29,35 @@ static void gan_usage(FILE *f) {
 
 /* ---- shared: features and reports ---- */
 
-float *gan_cli_real_features(const vgg19 *vgg, const dataset *ds) {
-    int d = metrics_feature_dim(), chunk = 32;
+status gan_features_open(gan_features *g, const char *spec) {
+    memset(g, 0, sizeof *g);
+    char path[4096];
+    if (!spec) spec = featnet_find("inception_v3", NULL, path, sizeof path) ? "inception_v3" : "vgg19";
+    snprintf(g->name, sizeof g->name, "%s", spec);
+    if (!strcmp(spec, "vgg19")) {
+        if (!(g->mem = arena_new(1 << 20))) return error_set(STATUS_NOMEM, "out of memory");
+        if (vgg19_init(&g->vgg, g->mem, 0, VGG_POOL_MAX, "relu5_1") != STATUS_OK) return error_status();
+        model_params_set_trainable(&g->vgg.params, false);
+        g->dim = metrics_feature_dim();
+        return STATUS_OK;
+    }
+    if (!(g->net = featnet_open(spec, NULL, NULL))) return error_status();
+    return (g->dim = metrics_featnet_dim(g->net)) > 0 ? STATUS_OK : error_status();
+}
+
+void gan_features_close(gan_features *g) {
+    featnet_free(g->net);
+    arena_free(g->mem);
+    g->net = NULL;
+    g->mem = NULL;
+}
+
+static status features_of(const gan_features *g, const tensor *x, float *out) {
+    return g->net ? metrics_featnet_features(g->net, x, out) : metrics_features(&g->vgg, x, out);
+}
+
+float *gan_cli_real_features(const gan_features *g, const dataset *ds) {
+    int d = g->dim, chunk = 32;
     float *out = malloc(sizeof(float) * (size_t)ds->n * (size_t)d);
     arena *a = arena_new(1 << 20);
     int idx[32];
@@ -39,7 +67,7 @@ float *gan_cli_real_features(const vgg19 *vgg, const dataset *ds) {
         int m = ds->n - i < chunk ? ds->n - i : chunk;
         for (int j = 0; j < m; j++) idx[j] = i + j;
         tensor *x = dataset_batch(ds, a, idx, flip, m);
-        ok = x && metrics_features(vgg, x, out + (size_t)i * (size_t)d) == STATUS_OK;
+        ok = x && features_of(g, x, out + (size_t)i * (size_t)d) == STATUS_OK;
         arena_reset(a);
     }
     arena_free(a);
@@ -47,15 +75,15 @@ float *gan_cli_real_features(const vgg19 *vgg, const dataset *ds) {
     return out;
 }
 
-float *gan_cli_fake_features(const vgg19 *vgg, gan_net *net, uint64_t seed, int n) {
-    int d = metrics_feature_dim(), chunk = 32;
+float *gan_cli_fake_features(const gan_features *g, gan_net *net, uint64_t seed, int n) {
+    int d = g->dim, chunk = 32;
     float *out = malloc(sizeof(float) * (size_t)n * (size_t)d);
     arena *a = arena_new(1 << 20);
     bool ok = out && a;
     for (int i = 0; ok && i < n; i += chunk) {
         int m = n - i < chunk ? n - i : chunk;
         tensor *x = gan_net_sample(net, a, seed, i, m);
-        ok = x && metrics_features(vgg, x, out + (size_t)i * (size_t)d) == STATUS_OK;
+        ok = x && features_of(g, x, out + (size_t)i * (size_t)d) == STATUS_OK;
         arena_reset(a);
     }
     arena_free(a);
@@ -85,7 +113,7 @@ void gan_cli_report_json(const metrics_report *r, char *buf, size_t size) {
 /* ---- common option handling for sample / interpolate / eval ---- */
 
 typedef struct gen_cli {
-    const char *cmd, *weights, *grid, *out_dir, *out, *data, *strip;
+    const char *cmd, *weights, *grid, *out_dir, *out, *data, *strip, *features;
     int n, cols, frames, delay, max_images;
     uint64_t seed, from, to;
     bool from_given, to_given, json;
@@ -114,6 +142,7 @@ static bool gen_value(gen_cli *g, const char *opt, const char *v) {
     if (!strcmp(opt, "--data")) { g->data = v; return true; }
     if (!strcmp(opt, "--strip")) { g->strip = v; return true; }
     if (!strcmp(opt, "--max-images")) return arg_int(cmd, opt, v, 2, 100000000, &g->max_images);
+    if (!strcmp(opt, "--features")) { g->features = v; return true; }
     fprintf(stderr, "atelier %s: unknown option '%s' (atelier %s --help lists them)\n", cmd, opt, cmd);
     return false;
 }
@@ -286,9 +315,12 @@ static int gan_eval_cmd(int argc, char **argv) {
     gen_cli g = {.cmd = "gan eval", .n = 256};
     int r = gen_parse(argc, argv, &g);
     if (r > 0) {
-        printf("usage: atelier gan eval WEIGHTS --data DIR [-n 256] [--seed 0] [--json]\n\n"
-               "Measures what GANs get wrong, on features of the built-in VGG-19 (seeded weights;\n"
-               "the numbers are NOT comparable with published Inception-based KID/FID):\n"
+        printf("usage: atelier gan eval WEIGHTS --data DIR [-n 256] [--seed 0] [--features NET] [--json]\n\n"
+               "Measures what GANs get wrong, on features of a feature network (--features):\n"
+               "inception_v3's pooled 2048 (mixed10, at 299x299, as KID/FID use; the nsfwjs weights\n"
+               "are ImageNet-pretrained then fine-tuned, so the numbers are close to, not equal to,\n"
+               "published KID), or vgg19 (the built-in seeded VGG-19's texture statistics: comparable\n"
+               "only with each other). Default: inception_v3 when installed, else vgg19.\n"
                "  KID            unbiased kernel distance between samples and the images of DIR\n"
                "                 (%d subsets of up to %d); lower is closer\n"
                "  diversity      mean pairwise feature distance of the samples relative to the\n"
@@ -297,6 +329,7 @@ static int gan_eval_cmd(int argc, char **argv) {
                "                 images' own nearest-neighbour distance; copies: samples closer than\n"
                "                 %.2f of it; over %.0f%% copies: memorisation warning\n\n"
                "  -n N           samples [256]\n  --seed S       [0]\n  --max-images N  [all]\n"
+               "  --features NET inception_v3 | mobilenet_v2 | vgg19 | a TF.js model [inception_v3 if installed]\n"
                "  --json         one JSON line on stdout\n",
                METRICS_KID_SUBSETS, METRICS_KID_SUBSET_SIZE, METRICS_COLLAPSE_RATIO, METRICS_COPY_THRESHOLD,
                100 * METRICS_COPY_FRACTION);
@@ -306,23 +339,21 @@ static int gan_eval_cmd(int argc, char **argv) {
     if (!g.data) { fprintf(stderr, "atelier gan eval: give the real images with --data DIR\n"); return 2; }
     int rc = 1;
     dataset *ds = NULL;
-    arena *va = arena_new(1 << 20);
-    vgg19 vgg;
+    gan_features gf = {0};
     float *real = NULL, *fake = NULL;
     metrics_report rep;
-    if (!gen_load(&g) || !va) goto done;
+    if (!gen_load(&g)) goto done;
     if (!(ds = dataset_load_dir(g.data, g.c.size, g.max_images))) goto fail;
     if (ds->n < 2) { fprintf(stderr, "atelier gan eval: %s: at least 2 images are needed\n", g.data); goto done; }
-    if (vgg19_init(&vgg, va, 0, VGG_POOL_MAX, "relu5_1") != STATUS_OK) goto fail;
-    model_params_set_trainable(&vgg.params, false);
-    if (!(real = gan_cli_real_features(&vgg, ds)) || !(fake = gan_cli_fake_features(&vgg, &g.net, g.seed, g.n))) goto fail;
-    if (metrics_compare(fake, g.n, real, ds->n, metrics_feature_dim(), 1, &rep) != STATUS_OK) goto fail;
+    if (gan_features_open(&gf, g.features) != STATUS_OK) goto fail;
+    if (!(real = gan_cli_real_features(&gf, ds)) || !(fake = gan_cli_fake_features(&gf, &g.net, g.seed, g.n))) goto fail;
+    if (metrics_compare(fake, g.n, real, ds->n, gf.dim, 1, &rep) != STATUS_OK) goto fail;
     if (g.json) {
         char js[1024];
         gan_cli_report_json(&rep, js, sizeof js);
-        printf("{\"samples\":%d,\"real\":%d,%s}\n", g.n, ds->n, js);
+        printf("{\"samples\":%d,\"real\":%d,\"features\":\"%s\",%s}\n", g.n, ds->n, gf.name, js);
     } else {
-        printf("%s: %d samples against %d images of %s\n", g.weights, g.n, ds->n, g.data);
+        printf("%s: %d samples against %d images of %s (features: %s)\n", g.weights, g.n, ds->n, g.data, gf.name);
         gan_cli_print_report(stdout, &rep, g.n, ds->n);
     }
     rc = 0;
@@ -333,7 +364,7 @@ done:
     free(real);
     free(fake);
     dataset_free(ds);
-    arena_free(va);
+    gan_features_close(&gf);
     arena_free(g.params);
     return rc;
 }

@@ -27,8 +27,8 @@ typedef struct train_cli {
     dataset *ds;
     FILE *log;
     progress bar;
-    vgg19 vgg;
-    arena *vgg_arena;
+    gan_features feat;
+    const char *eval_features;
     float *real_feat;
     double *hx, *hd, *hg, *kx, *ky;   /* loss and KID history for the curves */
     int nh, nk, caph, capk;
@@ -66,6 +66,8 @@ static void train_usage(FILE *f) {
         "  --checkpoint-every N   [1000]\n"
         "  --eval-every N         KID, diversity and memorisation every N steps [1000; 0 = off]\n"
         "  --eval-samples N       generated images per evaluation [256]\n"
+        "  --eval-features NET    the evaluations' features: vgg19 (fast) or inception_v3 (as KID\n"
+        "                         uses; ~1 s an image here), see atelier gan eval --help [vgg19]\n"
         "  --resume               continue RUN_DIR's checkpoint (its own settings)\n"
         "  --init-from G_WEIGHTS  start G from a generator (fine-tuning; e.g. monet64)\n"
         "  --style-weight W       extra G loss: Gram distance to the works' VGG features [0]\n"
@@ -114,6 +116,7 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
     else if (!strcmp(opt, "--checkpoint-every")) return arg_int(CMD, opt, v, 0, 100000000, &t->checkpoint_every);
     else if (!strcmp(opt, "--eval-every")) return arg_int(CMD, opt, v, 0, 100000000, &t->eval_every);
     else if (!strcmp(opt, "--eval-samples")) return arg_int(CMD, opt, v, 4, 100000, &t->eval_n);
+    else if (!strcmp(opt, "--eval-features")) t->eval_features = v;
     else if (!strcmp(opt, "--init-from")) t->init_from = v;
     else if (!strcmp(opt, "--style-weight")) return arg_float(CMD, opt, v, 0, 1e9, &c->style_weight);
     else if (!strcmp(opt, "--style-images")) t->style_dir = v;
@@ -257,15 +260,13 @@ static bool save_all(train_cli *t) {
 
 static bool evaluate(train_cli *t, int64_t step) {
     if (!t->real_feat) {
-        t->vgg_arena = arena_new(1 << 20);
-        if (!t->vgg_arena || vgg19_init(&t->vgg, t->vgg_arena, 0, VGG_POOL_MAX, "relu5_1") != STATUS_OK) goto fail;
-        model_params_set_trainable(&t->vgg.params, false);
-        if (!(t->real_feat = gan_cli_real_features(&t->vgg, t->ds))) goto fail;
+        if (gan_features_open(&t->feat, t->eval_features) != STATUS_OK) goto fail;
+        if (!(t->real_feat = gan_cli_real_features(&t->feat, t->ds))) goto fail;
     }
     int n = t->eval_n;
-    float *fake = gan_cli_fake_features(&t->vgg, gan_sampler(t->g), GRID_SEED + 1, n);
+    float *fake = gan_cli_fake_features(&t->feat, gan_sampler(t->g), GRID_SEED + 1, n);
     metrics_report r;
-    if (!fake || metrics_compare(fake, n, t->real_feat, t->ds->n, metrics_feature_dim(), 1, &r) != STATUS_OK) {
+    if (!fake || metrics_compare(fake, n, t->real_feat, t->ds->n, t->feat.dim, 1, &r) != STATUS_OK) {
         free(fake);
         goto fail;
     }
@@ -377,14 +378,14 @@ static void train_free(train_cli *t) {
     if (t->log) fclose(t->log);
     gan_free(t->g);
     dataset_free(t->ds);
-    arena_free(t->vgg_arena);
+    gan_features_close(&t->feat);
     free(t->real_feat);
     free(t->hx); free(t->hd); free(t->hg); free(t->kx); free(t->ky);
 }
 
 int cmd_gan_train(int argc, char **argv) {
     train_cli t = {.c = gan_defaults(), .steps = 5000, .sample_every = 500, .checkpoint_every = 1000,
-                   .eval_every = 1000, .eval_n = 256};
+                   .eval_every = 1000, .eval_n = 256, .eval_features = "vgg19"};
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
     int rc = setup(&t) ? train_loop(&t) : 1;

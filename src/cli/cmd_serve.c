@@ -28,6 +28,8 @@ static void serve_usage(FILE *f) {
         "  --token TOKEN          require \"Authorization: Bearer TOKEN\" (or ?token=) for all but\n"
         "                         the page and /healthz; also from $ATELIER_TOKEN [off]\n"
         "  --cors ORIGIN          allow this origin cross-site (CORS) [off]\n"
+        "  --net NAME|PATH        the feature network (atelier models) [inception_v3 when installed,\n"
+        "                         else the built-in VGG-19]\n"
         "  --weights FILE         real VGG-19 weights (.pth or .safetensors) [built-in network]\n"
         "  --max-upload MB        request body limit [%g]\n"
         "  --max-pixels MP        pixel limit per uploaded image, checked before decoding [%g]\n"
@@ -57,6 +59,7 @@ static bool parse_value(serve_cli *c, const char *opt, const char *v) {
     else if (!strcmp(opt, "--token")) o->token = v;
     else if (!strcmp(opt, "--cors")) o->cors_origin = v;
     else if (!strcmp(opt, "--weights")) o->weights = v;
+    else if (!strcmp(opt, "--net")) o->net = v;
     else if (!strcmp(opt, "--max-upload")) {
         if (!arg_float(CMD, opt, v, 0.01, 4096, &f)) return false;
         o->max_upload = (int64_t)((double)f * (1 << 20));

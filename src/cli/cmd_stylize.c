@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "atelier/backend.h"
+#include "atelier/featnet.h"
 #include "atelier/stylize.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -15,7 +16,9 @@
 #define MAX_STYLES 16
 
 typedef struct stylize_cli {
-    const char *content, *styles[MAX_STYLES], *out, *weights, *log, *init_file, *export_path;
+    const char *content, *styles[MAX_STYLES], *out, *weights, *log, *init_file, *export_path, *net, *models_dir;
+    char net_name[128];
+    int net_range, net_pad;      /* -1: the network's recipe */
     int nstyles, nblend, save_every, quality;
     float blend[MAX_STYLES];
     bool quiet, color_given, pool_given, multires_given, iterations_given;
@@ -66,6 +69,13 @@ static void stylize_usage(FILE *f) {
         "  --tile-iterations N      iterations per tile [iterations / 2]\n"
         "  --save-every N           write OUT's name with _NNNN every N iterations [off]\n"
         "  --quality Q              JPEG / WebP quality 1..100 [92]\n"
+        "  --net NAME|PATH          the feature network: inception_v3, mobilenet_v2 (trained; see\n"
+        "                           `atelier models`), vgg19 (built-in random weights, or --weights),\n"
+        "                           or a TF.js layers model's folder [%s]\n"
+        "  --net-input 01|pm1       a TF.js network's input range: [0, 1] or [-1, 1] [the network's recipe]\n"
+        "  --net-pad PX             reflect-pad the image by PX before a TF.js network [the recipe's]\n"
+        "  --models-dir DIR         look for networks here first, then $ATELIER_MODELS, then\n"
+        "                           ~/.local/share/atelier/models\n"
         "  --weights FILE           real VGG-19 weights: torchvision's .pth or a .safetensors\n"
         "  --log FILE               JSON lines: iteration, loss, content, style, tv, seconds\n"
         "                           (the last line, \"final\": true, has the result's loss)\n"
@@ -74,7 +84,7 @@ static void stylize_usage(FILE *f) {
         "  -h, --help               this text\n",
         d.size, d.style_scale, b.content_weight, d.content_weight, b.style_weight, d.style_weight, b.tv_weight,
         d.tv_weight, b.content_layers, d.content_layers, b.style_layers, d.style_layers, b.iterations, d.iterations,
-        b.multires, d.multires);
+        b.multires, d.multires, stylize_default_net(NULL));
 }
 
 /* Options that need the network to know their defaults are applied after it loads. */
@@ -131,6 +141,12 @@ static bool parse_value(stylize_cli *c, const char *opt, const char *v) {
     else if (!strcmp(opt, "--save-every")) return arg_int(CMD, opt, v, 1, 1000000, &c->save_every);
     else if (!strcmp(opt, "--quality")) return arg_int(CMD, opt, v, 1, 100, &c->quality);
     else if (!strcmp(opt, "--weights")) c->weights = v;
+    else if (!strcmp(opt, "--net")) c->net = v;
+    else if (!strcmp(opt, "--models-dir")) c->models_dir = v;
+    else if (!strcmp(opt, "--net-input")) {
+        static const char *const ranges[] = {"01", "pm1", NULL};
+        return (c->net_range = arg_choice(CMD, opt, v, ranges)) >= 0;
+    } else if (!strcmp(opt, "--net-pad")) return arg_int(CMD, opt, v, 0, 256, &c->net_pad);
     else if (!strcmp(opt, "--export-network")) c->export_path = v;
     else if (!strcmp(opt, "--log")) c->log = v;
     else {
@@ -243,7 +259,7 @@ static void settings_json(stylize_cli *c, char *buf, size_t size) {
         o->init == STYLIZE_INIT_CONTENT ? "content" : o->init == STYLIZE_INIT_RANDOM ? "random" : "file",
         (unsigned long long)o->seed, color_name(o->color), o->match_colors ? "true" : "false",
         c->pool == VGG_POOL_MAX ? "max" : "avg", o->multires, o->tile, o->tile_iterations,
-        c->weights ? "weights file" : "built-in", backend_current()->name);
+        c->net_name, backend_current()->name);
     if (c->nblend && n > 0 && (size_t)n < size) {
         n += snprintf(buf + n, size - (size_t)n, ", \"style_blend\": [");
         for (int k = 0; k < c->nblend && (size_t)n < size; k++)
@@ -283,7 +299,7 @@ static status write_result(stylize_cli *c, image *im, const char *path) {
 /* ---- the command ---- */
 
 static void apply_net_defaults(stylize_cli *c, const stylize_net *net, const given *g) {
-    stylize_opts d = stylize_defaults(stylize_net_builtin(net)), *o = &c->o;
+    stylize_opts d = stylize_net_defaults(net), *o = &c->o;
     if (!g->cw) o->content_weight = d.content_weight;
     if (!g->sw) o->style_weight = d.style_weight;
     if (!g->tw) o->tv_weight = d.tv_weight;
@@ -320,10 +336,21 @@ static int stylize_main(stylize_cli *c, const given *g) {
         if (!(styles[k] = read_input("style", c->styles[k]))) goto done;
     if (c->init_file && !(init = read_input("--init", c->init_file))) goto done;
     if (!c->pool_given) c->pool = stylize_default_pool(c->weights == NULL);
-    if (!(net = stylize_net_new(c->weights, c->pool, NULL))) {
-        fprintf(stderr, "atelier %s: %s\n", CMD, error_message());
+    const char *spec = c->net ? c->net : c->weights ? "vgg19" : stylize_default_net(c->models_dir);
+    if (!(net = stylize_net_open(spec, c->models_dir, c->weights, c->pool))) {
+        fprintf(stderr, "atelier %s: --net %s: %s\n", CMD, spec, error_message());
         goto done;
     }
+    if (!c->net && !c->weights && stylize_net_builtin(net) && !c->quiet)
+        fprintf(stderr, "atelier %s: the trained feature networks are not installed: using the built-in random VGG-19 "
+                "(weaker pictures); install them with: sh scripts/install-models.sh\n", CMD);
+    if (featnet_get_kind(stylize_net_featnet(net)) == FEATNET_TFJS && (c->net_range >= 0 || c->net_pad >= 0)) {
+        featnet *fn = stylize_net_featnet(net);
+        featnet_set_input(fn, c->net_range >= 0 ? (featnet_range)c->net_range : featnet_get_range(fn),
+                          c->net_pad >= 0 ? c->net_pad : featnet_get_pad(fn));
+    }
+    if (c->weights) snprintf(c->net_name, sizeof c->net_name, "vgg19 (weights file)");
+    else snprintf(c->net_name, sizeof c->net_name, "%s%s", featnet_name(stylize_net_featnet(net)), stylize_net_builtin(net) ? " (built-in)" : "");
     apply_net_defaults(c, net, g);
     c->o.init_image = init;
     c->o.blend = c->nblend ? c->blend : NULL;
@@ -369,7 +396,7 @@ done:
 }
 
 int cmd_stylize(int argc, char **argv) {
-    stylize_cli c = {.o = stylize_defaults(false), .pool = VGG_POOL_MAX, .argv = (const char *const *)argv, .argc = argc};
+    stylize_cli c = {.o = stylize_defaults(false), .pool = VGG_POOL_MAX, .net_range = -1, .net_pad = -1, .argv = (const char *const *)argv, .argc = argc};
     given g = {0};
     int parsed = stylize_parse(argc, argv, &c, &g);
     if (parsed > 0) { stylize_usage(stdout); return 0; }

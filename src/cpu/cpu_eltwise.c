@@ -242,6 +242,7 @@ void cpu_unary_forward(unop op, float *y, const float *x, int64_t n, float alpha
     switch (op) {
     case UNOP_RELU: EACH(v > 0 ? v : 0); break;
     case UNOP_LEAKY_RELU: EACH(v > 0 ? v : alpha * v); break;
+    case UNOP_RELU_CAP: EACH(v > 0 ? (v < alpha ? v : alpha) : 0); break;
     case UNOP_TANH: EACH(tanhf(v)); break;
     case UNOP_SIGMOID: EACH(1.0f / (1.0f + expf(-v))); break;
     case UNOP_ADD_SCALAR: EACH(v + alpha); break;
@@ -271,6 +272,7 @@ void cpu_unary_backward(unop op, float *dx, const float *dy, const float *x, con
     switch (op) {
     case UNOP_RELU: EACH(v > 0 ? 1.0f : 0.0f); break;
     case UNOP_LEAKY_RELU: EACH(v > 0 ? 1.0f : alpha); break;
+    case UNOP_RELU_CAP: EACH(v > 0 && v < alpha ? 1.0f : 0.0f); break;
     case UNOP_TANH: EACH(1.0f - u * u); break;
     case UNOP_SIGMOID: EACH(u * (1.0f - u)); break;
     case UNOP_ADD_SCALAR: EACH(1.0f); break;

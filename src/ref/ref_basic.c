@@ -85,6 +85,7 @@ static float unary_apply(unop op, float x, float alpha) {
     switch (op) {
     case UNOP_RELU: return x > 0 ? x : 0;
     case UNOP_LEAKY_RELU: return x > 0 ? x : alpha * x;
+    case UNOP_RELU_CAP: return x > 0 ? (x < alpha ? x : alpha) : 0;
     case UNOP_TANH: return tanhf(x);
     case UNOP_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case UNOP_ADD_SCALAR: return x + alpha;
@@ -107,6 +108,7 @@ static float unary_derivative(unop op, float x, float y, float alpha) {
     switch (op) {
     case UNOP_RELU: return x > 0 ? 1.0f : 0.0f;  /* 0 at the kink, as PyTorch */
     case UNOP_LEAKY_RELU: return x > 0 ? 1.0f : alpha;
+    case UNOP_RELU_CAP: return x > 0 && x < alpha ? 1.0f : 0.0f;
     case UNOP_TANH: return 1.0f - y * y;
     case UNOP_SIGMOID: return y * (1.0f - y);
     case UNOP_ADD_SCALAR: return 1.0f;
