@@ -13,8 +13,9 @@
  *                         (0.5, 0.999), bce_with_logits), as pytorch/examples/dcgan
  *   sgemm                 the machine's sgemm peak: backend gemm, 2048^3, best of 3
  *
- * ms is the median of --iters timed iterations after 2 warm-ups. gflop counts the
- * convolutions' and matrix products' floating-point operations from the layer shapes:
+ * ms is the median of --iters timed iterations after 2 warm-ups (times_ms lists them all,
+ * warmup_ms the warm-ups, in the order run). gflop counts the convolutions' and matrix
+ * products' floating-point operations from the layer shapes:
  * 2 N OC OH OW (C / groups) KH KW for a conv forward, the same for its backward-data and
  * for its backward-weights, each counted only where it is computed (not for inputs or
  * weights that need no gradient). Elementwise ops, norms and pools are not counted.
@@ -62,6 +63,9 @@ static double convt_flop(int n, int c, int h, int w, int oc, int k) {
     return 2.0 * n * c * h * w * oc * k * k;
 }
 
+/* every iteration's time, warm-ups first, in the order run (for the JSON line) */
+static double iter_ms[WARMUP + MAX_ITERS];
+
 /* Run step WARMUP + iters times; return the median of the timed ones (NAN on failure). */
 typedef bool (*step_fn)(void *ctx);
 static double time_steps(step_fn step, void *ctx, int iters) {
@@ -69,7 +73,8 @@ static double time_steps(step_fn step, void *ctx, int iters) {
     for (int i = 0; i < WARMUP + iters; i++) {
         double t0 = now_ms();
         if (!step(ctx)) return NAN;
-        if (i >= WARMUP) t[i - WARMUP] = now_ms() - t0;
+        iter_ms[i] = now_ms() - t0;
+        if (i >= WARMUP) t[i - WARMUP] = iter_ms[i];
     }
     qsort(t, (size_t)iters, sizeof t[0], cmp_double);
     return iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
@@ -350,7 +355,8 @@ static void usage(FILE *f) {
         "  --threads T  threads of the cpu backend (default 0: all cores)\n"
         "  --backend B  cpu, cpu-bf16 or ref (default: ATELIER_BACKEND, else the fastest built)\n"
         "  --name NAME  the name printed in the JSON line (default: the workload's)\n"
-        "Prints one JSON line: name, backend, threads, iters, ms, gflop, gflops, peak_rss_mb.\n");
+        "Prints one JSON line: name, backend, threads, iters, ms, gflop, gflops, peak_rss_mb,\n"
+        "times_ms (every timed iteration) and warmup_ms (the warm-ups).\n");
 }
 
 int main(int argc, char **argv) {
@@ -386,7 +392,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("{\"name\": \"%s\", \"impl\": \"atelier\", \"backend\": \"%s\", \"threads\": %d, \"iters\": %d, "
-           "\"ms\": %.3f, \"gflop\": %.4f, \"gflops\": %.2f, \"peak_rss_mb\": %.1f}\n",
+           "\"ms\": %.3f, \"gflop\": %.4f, \"gflops\": %.2f, \"peak_rss_mb\": %.1f",
            name ? name : work, backend_current()->name, threads, iters, ms, gflop, gflop / (ms / 1e3), peak_rss_mb());
+    if (strcmp(work, "sgemm")) {
+        printf(", \"times_ms\": [");
+        for (int i = 0; i < iters; i++) printf("%s%.3f", i ? ", " : "", iter_ms[WARMUP + i]);
+        printf("], \"warmup_ms\": [");
+        for (int i = 0; i < WARMUP; i++) printf("%s%.3f", i ? ", " : "", iter_ms[i]);
+        printf("]");
+    }
+    printf("}\n");
     return 0;
 }

@@ -4,8 +4,9 @@
 usage: bench_torch.py WORKLOAD [--iters N] [--threads T]
 
 Prints the same JSON line as atelier_bench (name, ms = median of N timed iterations after
-2 warm-ups, gflop counted the same way, peak_rss_mb from getrusage). The models are
-written here, as the references define them (torchvision's vgg19().features,
+2 warm-ups, gflop counted the same way, peak_rss_mb from getrusage, times_ms and warmup_ms
+listing the timed and the warm-up iterations). The models are written here, as the
+references define them (torchvision's vgg19().features,
 pytorch/examples fast_neural_style TransformerNet and dcgan, naoto0804/pytorch-AdaIN's
 decoder), so that only torch itself is needed. float32 throughout.
 """
@@ -311,19 +312,21 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     step, flop = WORKLOADS[args.workload]()
-    times = []
+    all_times = []
     for i in range(WARMUP + args.iters):
         t0 = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             step()
-        if i >= WARMUP:
-            times.append((time.perf_counter() - t0) * 1e3)
+        all_times.append((time.perf_counter() - t0) * 1e3)
+    times = all_times[WARMUP:]
     ms = statistics.median(times)
     print(json.dumps({"name": args.workload + ("@bf16" if args.bf16 else ""), "impl": "pytorch", "torch": torch.__version__,
                       "threads": torch.get_num_threads(), "iters": args.iters,
                       "ms": round(ms, 3), "gflop": round(flop / 1e9, 4),
                       "gflops": round(flop / 1e9 / (ms / 1e3), 2),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                      "times_ms": [round(t, 3) for t in times],
+                      "warmup_ms": [round(t, 3) for t in all_times[:WARMUP]]}))
 
 
 if __name__ == "__main__":
