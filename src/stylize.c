@@ -98,9 +98,12 @@ typedef struct net_recipe {
 } net_recipe;
 
 static const net_recipe g_recipes[] = {
-    {"inception_v3", FEATNET_RANGE_PM1, 16, "mixed1", "activation_1,activation_3,activation_5,mixed0,mixed2",
+    /* [0, 1] input (as nsfwjs fine-tuned it) painted clearer strokes than [-1, 1] (Keras'
+     * ImageNet scaling), which left a fine noise texture; 16 px of reflection keep the
+     * unpadded stem convolutions from banding the borders */
+    {"inception_v3", FEATNET_RANGE_01, 16, "mixed1", "activation_1,activation_3,activation_5,mixed0,mixed2",
      1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
-    {"mobilenet_v2", FEATNET_RANGE_PM1, 8, "block_6_expand_relu", "Conv1_relu,block_1_expand_relu,block_3_expand_relu,block_6_expand_relu",
+    {"mobilenet_v2", FEATNET_RANGE_01, 8, "block_6_expand_relu", "Conv1_relu,block_1_expand_relu,block_3_expand_relu,block_6_expand_relu",
      1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
 };
 

@@ -93,10 +93,11 @@ static void test_agrees_with_pytorch(void) {
         CHECK_NEAR(r.first_loss, losses->data[0], 0, 1e-5);
         if (!wino) {
             /* float32 on both sides through 20 quasi-Newton steps: the paths part slowly
-             * (torch's own float32 and float64 runs differ by 1.5% at step 20; here 0.2%
-             * was measured) */
-            for (int i = 0; i < t.n; i++) CHECK_NEAR(t.loss[i], losses->data[i], 1e-6, 1e-3 + 5e-4 * i);
-            CHECK_NEAR(r.loss, final->data[0], 0, 0.01);
+             * (torch's own float32 and float64 runs differ by 1.5% at step 20; measured here
+             * 0.2% on an AMD EPYC, 1.4% on an Intel Xeon, whose oneDNN kernels (AVX-512) sum
+             * in another order): the bound grows to torch's own spread, 3%, by step 20 */
+            for (int i = 0; i < t.n; i++) CHECK_NEAR(t.loss[i], losses->data[i], 1e-6, 1e-3 + 1.5e-3 * i);
+            CHECK_NEAR(r.loss, final->data[0], 0, 0.03);
             CHECK_ARRAY(out->data, want->data, want->numel, 0.01, 0);
         } else {
             CHECK_NEAR(r.loss, final->data[0], 0, 0.03);   /* measured 1.5% */
