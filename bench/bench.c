@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "atelier/backend.h"
+#include "atelier/featnet.h"
 #include "atelier/models.h"
 #include "atelier/ops.h"
 #include "atelier/optim.h"
@@ -163,6 +164,68 @@ static double run_gatys(int s, int iters, double *gflop) {
     optim_free(g.opt);
     arena_free(g.step);
     arena_free(g.params);
+    return ms;
+}
+
+/* ---- gatys on a trained network (featnet.h): the stylize recipe's layers ---- */
+
+#define NET_MAX_STYLE 8
+typedef struct net_gatys {
+    featnet *net;
+    arena *params, *step;
+    int ns;
+    const char *names[NET_MAX_STYLE + 1];   /* style layers, then the content layer */
+    tensor *img, *content, *gram[NET_MAX_STYLE];
+    optim *opt;
+} net_gatys;
+
+static tensor *net_gatys_loss(net_gatys *g, tensor *img) {
+    tensor *f[NET_MAX_STYLE + 1];
+    if (featnet_forward(g->net, g->step, img, g->ns + 1, g->names, f) != STATUS_OK) return NULL;
+    tensor *loss = op_mse_loss(g->step, f[g->ns], g->content);
+    for (int i = 0; i < g->ns; i++)
+        loss = op_add(g->step, loss, op_mul_scalar(g->step, op_mse_loss(g->step, op_gram(g->step, f[i]), g->gram[i]), 1e3f));
+    return loss;
+}
+
+static bool net_gatys_step(void *ctx) {
+    net_gatys *g = ctx;
+    arena_reset(g->step);
+    optim_zero_grad(g->opt);
+    tensor *loss = net_gatys_loss(g, g->img);
+    return loss && tensor_backward(loss) == STATUS_OK && optim_step(g->opt) == STATUS_OK;
+}
+
+/* net: "inception_v3" or "mobilenet_v2", installed (scripts/install-models.sh); the input
+ * as stylize feeds it: [0, 1], reflect-padded (16 / 8 px) */
+static double run_net_gatys(const char *net, int s, int iters) {
+    static const char *const inc[] = {"activation_1", "activation_3", "activation_5", "mixed0", "mixed2", "mixed1"};
+    static const char *const mob[] = {"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_6_expand_relu"};
+    net_gatys g = {0};
+    double ms = NAN;
+    bool is_inc = !strcmp(net, "inception_v3");
+    g.ns = is_inc ? 5 : 4;
+    for (int i = 0; i <= g.ns; i++) g.names[i] = is_inc ? inc[i] : mob[i];
+    if (!(g.net = featnet_open(net, NULL, NULL))) return NAN;
+    g.params = arena_new(1 << 24);
+    g.step = arena_new(1 << 24);
+    tensor *content = g.params ? rand_tensor(g.params, 4, (int[]){1, 3, s, s}, 2, 0.0f, 1.0f) : NULL;
+    tensor *style = g.params ? rand_tensor(g.params, 4, (int[]){1, 3, s, s}, 3, 0.0f, 1.0f) : NULL;
+    tensor *f[NET_MAX_STYLE + 1];
+    bool was = autograd_set(false);
+    bool ok = g.step && content && style && featnet_forward(g.net, g.step, content, g.ns + 1, g.names, f) == STATUS_OK &&
+              (g.content = tensor_copy(g.params, f[g.ns])) && featnet_forward(g.net, g.step, style, g.ns, g.names, f) == STATUS_OK;
+    for (int i = 0; ok && i < g.ns; i++) ok = (g.gram[i] = tensor_copy(g.params, op_gram(g.step, f[i]))) != NULL;
+    autograd_set(was);
+    if (g.step) arena_reset(g.step);
+    if (ok && (g.img = tensor_copy(g.params, content))) {
+        tensor_requires_grad(g.img);
+        if ((g.opt = optim_adam(g.params, &g.img, 1, adam_defaults(0.02f)))) ms = time_steps(net_gatys_step, &g, iters);
+    }
+    optim_free(g.opt);
+    arena_free(g.step);
+    arena_free(g.params);
+    featnet_free(g.net);
     return ms;
 }
 
@@ -349,7 +412,9 @@ static double run_sgemm(double *gflop) {
 static void usage(FILE *f) {
     fprintf(f,
         "usage: atelier_bench WORKLOAD [--iters N] [--threads T] [--backend B] [--name NAME]\n"
-        "  WORKLOAD     gatys-256, gatys-512, fast-style-512, fast-style-1024, adain-512,\n"
+        "  WORKLOAD     gatys-256, gatys-512, gatys-inception-512, gatys-mobilenet-512 (the\n"
+        "               trained networks, installed by scripts/install-models.sh; their\n"
+        "               GFLOP are not counted), fast-style-512, fast-style-1024, adain-512,\n"
         "               dcgan-64, or sgemm (the machine's sgemm peak, 2048^3, best of 3)\n"
         "  --iters N    timed iterations after 2 warm-ups; ms is their median (default 5)\n"
         "  --threads T  threads of the cpu backend (default 0: all cores)\n"
@@ -381,6 +446,8 @@ int main(int argc, char **argv) {
     double gflop = 0, ms;
     if (!strcmp(work, "gatys-256")) ms = run_gatys(256, iters, &gflop);
     else if (!strcmp(work, "gatys-512")) ms = run_gatys(512, iters, &gflop);
+    else if (!strcmp(work, "gatys-inception-512")) ms = run_net_gatys("inception_v3", 512, iters);
+    else if (!strcmp(work, "gatys-mobilenet-512")) ms = run_net_gatys("mobilenet_v2", 512, iters);
     else if (!strcmp(work, "fast-style-512")) ms = run_fast(512, iters, &gflop);
     else if (!strcmp(work, "fast-style-1024")) ms = run_fast(1024, iters, &gflop);
     else if (!strcmp(work, "adain-512")) ms = run_adain(512, iters, &gflop);

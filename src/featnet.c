@@ -78,6 +78,37 @@ bool featnet_find(const char *name, const char *dir, char *out, size_t n) {
     return try_dir(d, strlen(d), name, out, n);
 }
 
+/* The trained networks' input as Atelier feeds them (the README's screen): [0, 1], as nsfwjs
+ * fine-tuned them ([-1, 1], Keras' ImageNet scaling, painted a fine noise texture), and
+ * reflection padding so that the unpadded ('valid') stem convolutions do not band the
+ * borders; their texture layers (fine to coarse) for Gram losses. */
+static const struct known_net {
+    const char *name;
+    featnet_range range;
+    int pad;
+    const char *texture[3];
+} g_known[] = {
+    {"inception_v3", FEATNET_RANGE_01, 16, {"activation_1", "activation_3", "activation_5"}},
+    {"mobilenet_v2", FEATNET_RANGE_01, 8, {"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu"}},
+};
+
+static const struct known_net *known(const featnet *f) {
+    for (size_t i = 0; f->kind == FEATNET_TFJS && i < sizeof g_known / sizeof g_known[0]; i++)
+        if (!strcmp(f->name, g_known[i].name)) return &g_known[i];
+    return NULL;
+}
+
+int featnet_texture_layers(const featnet *f, const char **names) {
+    if (f->kind == FEATNET_VGG19) {
+        names[0] = "relu1_1"; names[1] = "relu2_1"; names[2] = "relu3_1";
+        return 3;
+    }
+    const struct known_net *k = known(f);
+    if (!k) return 0;
+    for (int i = 0; i < 3; i++) names[i] = k->texture[i];
+    return 3;
+}
+
 featnet *featnet_open(const char *spec, const char *dir, const char *weights) {
     if (!spec || !strcmp(spec, "vgg19") || !strcmp(spec, "vgg")) return featnet_vgg19(weights, VGG_POOL_MAX, NULL);
     if (weights) { error_set(STATUS_ARG, "--weights is for VGG-19; '%s' brings its own", spec); return NULL; }
@@ -106,6 +137,8 @@ featnet *featnet_open(const char *spec, const char *dir, const char *weights) {
     }
     snprintf(f->name, sizeof f->name, "%.*s", (int)(end - p), p);
     f->range = FEATNET_RANGE_01;
+    const struct known_net *k = known(f);
+    if (k) { f->range = k->range; f->pad = k->pad; }
     return f;
 }
 

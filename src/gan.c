@@ -7,6 +7,7 @@
 #include "atelier/diffaug.h"
 #include "atelier/ops.h"
 #include "atelier/rng.h"
+#include "atelier/featnet.h"
 #include "gan_internal.h"
 
 /* ---- config ---- */
@@ -53,11 +54,11 @@ char *gan_config_json(const gan_config *c) {
              "{\"arch\":\"%s\",\"size\":%d,\"ngf\":%d,\"ndf\":%d,\"z_dim\":%d,\"loss\":\"%s\","
              "\"spectral_norm\":%s,\"diffaug\":\"%s\",\"r1\":%g,\"gp\":%g,\"ema\":%g,\"batch\":%d,"
              "\"lr_g\":%g,\"lr_d\":%g,\"beta1\":%g,\"beta2\":%g,\"d_steps\":%d,\"seed\":%llu,"
-             "\"style_weight\":%g}",
+             "\"style_weight\":%g,\"style_net\":\"%s\"}",
              gan_arch_name(c->arch), c->size, c->ngf, c->ndf, c->z_dim, gan_loss_name(c->loss),
              c->spectral_norm ? "true" : "false", gan_diffaug_str(c->diffaug, aug), c->r1, c->gp,
              c->ema, c->batch, c->lr_g, c->lr_d, c->beta1, c->beta2, c->d_steps,
-             (unsigned long long)c->seed, c->style_weight);
+             (unsigned long long)c->seed, c->style_weight, c->style_net[0] ? c->style_net : "vgg19");
     return s;
 }
 
@@ -81,6 +82,9 @@ static status config_check(const gan_config *c) {
     if (!(c->ema >= 0 && c->ema < 1)) return error_set(STATUS_ARG, "gan: --ema %g must be in [0, 1)", c->ema);
     if (!(c->r1 >= 0 && c->r1 < 1e6 && c->gp >= 0 && c->gp < 1e6 && c->style_weight >= 0 && c->style_weight < 1e9))
         return error_set(STATUS_ARG, "gan: --r1, gp and --style-weight must be >= 0 and finite");
+    if (strnlen(c->style_net, sizeof c->style_net) == sizeof c->style_net ||
+        strspn(c->style_net, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") != strlen(c->style_net))
+        return error_set(STATUS_ARG, "gan: --style-net '%.64s': a network name or path (letters, digits, _ . / -; under 64 bytes)", c->style_net);
     return STATUS_OK;
 }
 
@@ -181,6 +185,7 @@ void gan_free(gan *g) {
     arena_free(g->params);
     arena_free(g->state);
     arena_free(g->work);
+    featnet_free(g->style_fn);
     free(g);
 }
 
@@ -390,11 +395,31 @@ static status d_update(gan *g, gan_data_fn data, void *user, int k, gan_stats *s
     return optim_step(g->od);
 }
 
+/* x (N, 3, H, W) in [0, 1] -> the style layers' features */
+static status style_features(gan *g, arena *a, tensor *x, tensor **f) {
+    static const char *const vgg_names[GAN_STYLE_LAYERS] = {"relu1_1", "relu2_1", "relu3_1"};
+    if (g->style_fn) return featnet_forward(g->style_fn, a, x, GAN_STYLE_LAYERS, g->style_layers, f);
+    return vgg19_forward(&g->vgg, a, vgg_normalize(a, x), GAN_STYLE_LAYERS, vgg_names, f);
+}
+
+/* The style network: the built-in VGG-19 to relu3_1 (seed 0), or c.style_net's texture layers. */
+status gan_style_net_init(gan *g) {
+    if (!g->c.style_net[0] || !strcmp(g->c.style_net, "vgg19")) {
+        if (vgg19_init(&g->vgg, g->params, 0, VGG_POOL_MAX, "relu3_1") != STATUS_OK) return error_status();
+        model_params_set_trainable(&g->vgg.params, false);
+        return STATUS_OK;
+    }
+    if (!g->style_fn && !(g->style_fn = featnet_open(g->c.style_net, NULL, NULL))) return error_status();
+    if (featnet_texture_layers(g->style_fn, g->style_layers) != GAN_STYLE_LAYERS)
+        return error_set(STATUS_ARG, "gan: --style-net %s: no texture layers known for it (inception_v3, mobilenet_v2 or vgg19)",
+                         g->c.style_net);
+    return STATUS_OK;
+}
+
 static tensor *style_loss(gan *g, arena *a, tensor *fake) {
-    static const char *const names[GAN_STYLE_LAYERS] = {"relu1_1", "relu2_1", "relu3_1"};
     tensor *f[GAN_STYLE_LAYERS];
     tensor *x = op_mul_scalar(a, op_add_scalar(a, fake, 1), 0.5f);     /* [-1, 1] -> [0, 1] */
-    if (vgg19_forward(&g->vgg, a, vgg_normalize(a, x), GAN_STYLE_LAYERS, names, f) != STATUS_OK) return NULL;
+    if (style_features(g, a, x, f) != STATUS_OK) return NULL;
     tensor *sum = NULL;
     for (int l = 0; l < GAN_STYLE_LAYERS; l++) {
         tensor *t = g->style_gram[l];
@@ -457,10 +482,7 @@ status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out) {
 status gan_set_style(gan *g, const tensor *images) {
     if (!images || images->ndim != 4 || images->shape[1] != 3)
         return error_set(STATUS_ARG, "gan_set_style: images must be (M, 3, H, W)");
-    if (!g->have_style && vgg19_init(&g->vgg, g->params, 0, VGG_POOL_MAX, "relu3_1") != STATUS_OK)
-        return error_status();
-    model_params_set_trainable(&g->vgg.params, false);
-    static const char *const names[GAN_STYLE_LAYERS] = {"relu1_1", "relu2_1", "relu3_1"};
+    if (!g->have_style && gan_style_net_init(g) != STATUS_OK) return error_status();
     arena *a = arena_new(8 << 20);
     if (!a) return error_status();
     bool prev = autograd_set(false);
@@ -470,7 +492,7 @@ status gan_set_style(gan *g, const tensor *images) {
         tensor *x = tensor_narrow(a, (tensor *)images, i, 1);
         x = op_mul_scalar(a, op_add_scalar(a, x, 1), 0.5f);
         tensor *f[GAN_STYLE_LAYERS];
-        s = vgg19_forward(&g->vgg, a, vgg_normalize(a, x), GAN_STYLE_LAYERS, names, f);
+        s = style_features(g, a, x, f);
         for (int l = 0; l < GAN_STYLE_LAYERS && s == STATUS_OK; l++) {
             tensor *gm = op_gram(a, f[l]);
             if (!gm) { s = error_status(); break; }

@@ -14,11 +14,15 @@ struct gan {
     gan_net G, D, E;        /* E: the moving average of G (when c.ema > 0) */
     optim *og, *od;
     int64_t step;
-    vgg19 vgg;              /* for the style loss (when style targets are set) */
+    vgg19 vgg;              /* for the style loss (when style targets are set) ... */
+    struct featnet *style_fn;   /* ... or this network (c.style_net) */
+    const char *style_layers[GAN_STYLE_LAYERS];
     bool have_style;
     tensor *style_gram[GAN_STYLE_LAYERS];   /* (1, C, C) */
 };
 
+/* The style loss's network (c.style_net, or the built-in VGG-19); gan.c. */
+status gan_style_net_init(gan *g);
 /* "color,translation" from DIFFAUG_* bits into buf (cap >= 64). */
 const char *gan_diffaug_str(unsigned bits, char *buf);
 /* Batch-norm statistics of a generator re-estimated over 16 batches of 64 latents (a

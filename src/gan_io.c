@@ -20,7 +20,7 @@
 
 /* ---- the config as metadata ---- */
 
-typedef struct meta { const char *kv[2 * MAX_META]; char buf[MAX_META][48]; int n; } meta;
+typedef struct meta { const char *kv[2 * MAX_META]; char buf[MAX_META][72]; int n; } meta;
 
 static void meta_str(meta *m, const char *k, const char *v) {
     snprintf(m->buf[m->n], sizeof m->buf[0], "%s", v);
@@ -59,6 +59,7 @@ static void meta_config(meta *m, const gan_config *c) {
     meta_num_add(m, "d_steps", c->d_steps);
     meta_str(m, "seed", seed);
     meta_num_add(m, "style_weight", c->style_weight);
+    if (c->style_net[0]) meta_str(m, "style_net", c->style_net);
 }
 
 static bool meta_num(const safetensors *f, const char *k, double *v) {
@@ -87,6 +88,9 @@ static status config_from(const safetensors *f, const char *path, gan_config *c)
     c->spectral_norm = sn && strcmp(sn, "1") == 0;
     c->seed = seed ? strtoull(seed, NULL, 10) : 1;
     c->style_weight = meta_num(f, "style_weight", &sw) ? (float)sw : 0;
+    const char *snet = safetensors_metadata(f, "style_net");   /* absent: the built-in VGG-19 */
+    if (snet && strlen(snet) >= sizeof c->style_net) return error_set(STATUS_FORMAT, "%s: style_net too long", path);
+    if (snet) snprintf(c->style_net, sizeof c->style_net, "%s", snet);
     status st = STATUS_OK;
     c->diffaug = aug && strcmp(aug, "none") != 0 ? diffaug_parse(aug, &st) : 0;
     if (st != STATUS_OK) return st;
@@ -184,12 +188,16 @@ static status load_all(const safetensors *f, const char *path, tlist *l) {
     return STATUS_OK;
 }
 
-static status style_alloc(gan *g) {
-    if (vgg19_init(&g->vgg, g->params, 0, VGG_POOL_MAX, "relu3_1") != STATUS_OK) return error_status();
-    model_params_set_trainable(&g->vgg.params, false);
-    static const int ch[GAN_STYLE_LAYERS] = {64, 128, 256};
-    for (int l = 0; l < GAN_STYLE_LAYERS; l++)
-        if (!(g->style_gram[l] = tensor_new(g->params, 3, (int[]){1, ch[l], ch[l]}))) return error_status();
+/* The style targets' tensors, shaped as the checkpoint's (each (1, C, C)). */
+static status style_alloc(gan *g, const safetensors *f) {
+    if (gan_style_net_init(g) != STATUS_OK) return error_status();
+    static const char *const key[GAN_STYLE_LAYERS] = {"style/0", "style/1", "style/2"};
+    for (int l = 0; l < GAN_STYLE_LAYERS; l++) {
+        int64_t sh[8];
+        if (safetensors_shape(f, key[l], sh) != 3 || sh[0] != 1 || sh[1] != sh[2] || sh[1] < 1 || sh[1] > 65536)
+            return error_set(STATUS_FORMAT, "checkpoint: %s is missing or not (1, C, C)", key[l]);
+        if (!(g->style_gram[l] = tensor_new(g->params, 3, (int[]){1, (int)sh[1], (int)sh[1]}))) return error_status();
+    }
     g->have_style = true;
     return STATUS_OK;
 }
@@ -207,7 +215,7 @@ gan *gan_load_checkpoint(const char *path) {
         ok = false;
     }
     ok = ok && (g = gan_new(&c)) != NULL;
-    if (ok && safetensors_shape(f, "style/0", (int64_t[8]){0}) >= 0) ok = style_alloc(g) == STATUS_OK;
+    if (ok && safetensors_shape(f, "style/0", (int64_t[8]){0}) >= 0) ok = style_alloc(g, f) == STATUS_OK;
     ok = ok && tl_gan(l, g) && load_all(f, path, l) == STATUS_OK;
     if (ok) {
         g->step = (int64_t)step;

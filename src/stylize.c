@@ -85,12 +85,10 @@ static planes *planes_resize(const planes *p, int h, int w) {
  * zero biases) from a fixed seed (featnet.c), unchanged: what makes it paint is how it is
  * used (see stylize_defaults and the README's "The built-in network"). */
 
-/* The recipes of the trained networks (the README's screen gives the evidence): the input
- * the network sees, the layers, the weights. */
+/* The recipes of the trained networks (the README's screen gives the evidence): the layers
+ * and the weights. */
 typedef struct net_recipe {
-    const char *net;
-    featnet_range range;
-    int pad;                      /* reflect padding, pixels */
+    const char *net;              /* its input (range, padding): featnet.c */
     const char *content_layers, *style_layers;
     float content_weight, style_weight, tv_weight;
     stylize_color color;
@@ -98,12 +96,9 @@ typedef struct net_recipe {
 } net_recipe;
 
 static const net_recipe g_recipes[] = {
-    /* [0, 1] input (as nsfwjs fine-tuned it) painted clearer strokes than [-1, 1] (Keras'
-     * ImageNet scaling), which left a fine noise texture; 16 px of reflection keep the
-     * unpadded stem convolutions from banding the borders */
-    {"inception_v3", FEATNET_RANGE_01, 16, "mixed1", "activation_1,activation_3,activation_5,mixed0,mixed2",
+    {"inception_v3", "mixed1", "activation_1,activation_3,activation_5,mixed0,mixed2",
      1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
-    {"mobilenet_v2", FEATNET_RANGE_01, 8, "block_6_expand_relu", "Conv1_relu,block_1_expand_relu,block_3_expand_relu,block_6_expand_relu",
+    {"mobilenet_v2", "block_6_expand_relu", "Conv1_relu,block_1_expand_relu,block_3_expand_relu,block_6_expand_relu",
      1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
 };
 
@@ -111,11 +106,6 @@ static const net_recipe *recipe_of(const featnet *fn) {
     for (size_t i = 0; i < sizeof g_recipes / sizeof g_recipes[0]; i++)
         if (featnet_get_kind(fn) == FEATNET_TFJS && !strcmp(featnet_name(fn), g_recipes[i].net)) return &g_recipes[i];
     return NULL;
-}
-
-static void stylize_net_recipe_input(stylize_net *n) {
-    const net_recipe *r = recipe_of(n->fn);
-    if (r) featnet_set_input(n->fn, r->range, r->pad);
 }
 
 static stylize_net *wrap(featnet *fn) {
@@ -131,9 +121,7 @@ stylize_net *stylize_net_new(const char *weights, vgg_pool pool, const char *las
 
 stylize_net *stylize_net_open(const char *net, const char *dir, const char *weights, vgg_pool pool) {
     if (!net || !strcmp(net, "vgg19") || !strcmp(net, "vgg")) return stylize_net_new(weights, pool, NULL);
-    stylize_net *n = wrap(featnet_open(net, dir, weights));
-    if (n) stylize_net_recipe_input(n);
-    return n;
+    return wrap(featnet_open(net, dir, weights));
 }
 
 status stylize_net_save(const stylize_net *net, const char *path) {
@@ -181,11 +169,8 @@ stylize_opts stylize_defaults(bool builtin) {
     return o;
 }
 
-stylize_opts stylize_net_defaults(const stylize_net *net) {
-    if (featnet_get_kind(net->fn) == FEATNET_VGG19) return stylize_defaults(featnet_builtin(net->fn));
+static stylize_opts recipe_defaults(const net_recipe *r) {
     stylize_opts o = stylize_defaults(false);
-    const net_recipe *r = recipe_of(net->fn);
-    if (!r) return o;   /* a user's network: the plain algorithm; layers must be given */
     o.content_layers = r->content_layers;
     o.style_layers = r->style_layers;
     o.content_weight = r->content_weight;
@@ -195,6 +180,15 @@ stylize_opts stylize_net_defaults(const stylize_net *net) {
     o.multires = r->multires;
     o.iterations = r->iterations;
     return o;
+}
+
+stylize_opts stylize_trained_defaults(void) { return recipe_defaults(&g_recipes[0]); }
+
+stylize_opts stylize_net_defaults(const stylize_net *net) {
+    if (featnet_get_kind(net->fn) == FEATNET_VGG19) return stylize_defaults(featnet_builtin(net->fn));
+    const net_recipe *r = recipe_of(net->fn);
+    /* a user's network: the plain algorithm; its layers must be given */
+    return r ? recipe_defaults(r) : stylize_defaults(false);
 }
 
 const char *stylize_default_net(const char *dir) {

@@ -96,6 +96,28 @@ static void test_resume_same_bytes(void) {
     free(log);
 }
 
+/* The style loss on the trained InceptionV3's stem (when installed): it trains, the log has
+ * the style term, and a resumed run equals an uninterrupted one byte for byte. */
+static void test_style_net_resume(void) {
+    char out[8192], err[8192], net[4096];
+    if (!featnet_find("inception_v3", NULL, net, sizeof net)) { test_skip("inception_v3 is not installed (scripts/install-models.sh)"); return; }
+    const char *opts = " --eval-every 0 --sample-every 0 --style-weight 5 --style-net inception_v3" TINY;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "gan train --data imgs --out runN1 --steps 3%s", opts);
+    CHECK_MSG(run(cmd, out, err) == 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "gan train --data imgs --out runN2 --steps 2%s", opts);
+    CHECK_MSG(run(cmd, out, err) == 0, "%s", err);
+    CHECK_MSG(run("gan train --data imgs --out runN2 --steps 3 --resume --quiet", out, err) == 0, "resume: %s", err);
+    CHECK(same_file("runN1/checkpoint.safetensors", "runN2/checkpoint.safetensors"));
+    size_t n;
+    char *log = (char *)test_read_file(test_tmp_path("runN1/log.jsonl"), &n);
+    const char *p = log ? strstr(log, "\"style\":") : NULL;
+    CHECK_MSG(p && atof(p + 8) > 0, "style term missing: %s", log ? log : "(no log)");
+    free(log);
+    CHECK_MSG(run("gan train --data imgs --out runN3 --steps 1 --style-weight 5 --style-net no_such_net" TINY, out, err) != 0 &&
+              strstr(err, "no_such_net"), "%s", err);
+}
+
 static void test_sample_interpolate_eval(void) {
     char out[8192], err[8192];
     if (!exists("runA/generator.safetensors")) { test_skip("needs test_train_writes_run"); return; }
@@ -259,6 +281,7 @@ int main(void) {
     RUN(test_help);
     RUN(test_train_writes_run);
     RUN(test_resume_same_bytes);
+    RUN(test_style_net_resume);
     RUN(test_sample_interpolate_eval);
     RUN(test_style_and_init_from);
     RUN(test_builtin_monet64);

@@ -69,7 +69,11 @@ bool featnet_builtin(const featnet *f);       /* the seeded VGG-19 */
 bool featnet_has_layer(const featnet *f, const char *layer);
 const vgg19 *featnet_vgg(const featnet *f);   /* NULL unless FEATNET_VGG19 */
 const tfjs_model *featnet_tfjs(const featnet *f); /* NULL unless FEATNET_TFJS */
-/* TF.js networks: the input range and the reflect padding (pixels on every side). */
+/* Three layers, fine to coarse, whose Gram matrices describe texture (the GAN's style loss):
+ * VGG's relu1_1..relu3_1, the trained networks' stem; 0 for an unknown network. */
+int featnet_texture_layers(const featnet *f, const char **names);
+/* TF.js networks: the input range and the reflect padding (pixels on every side); the known
+ * networks open with theirs ([0, 1]; InceptionV3 16 px, MobileNetV2 8 px), others [0, 1], 0. */
 void featnet_set_input(featnet *f, featnet_range range, int pad);
 featnet_range featnet_get_range(const featnet *f);
 int featnet_get_pad(const featnet *f);

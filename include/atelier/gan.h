@@ -99,6 +99,8 @@ typedef struct gan_config {
     int d_steps;            /* D updates per G update; 1 */
     uint64_t seed;          /* 1 */
     float style_weight;     /* Gram style loss for G; 0 = off (needs gan_set_style) */
+    char style_net[64];     /* its feature network (featnet.h): "" = the built-in VGG-19,
+                               else "inception_v3", "mobilenet_v2" or a TF.js model path */
 } gan_config;
 
 gan_config gan_defaults(void);

@@ -126,6 +126,8 @@ stylize_opts stylize_defaults(bool builtin);
 /* The defaults that suit this network: the built-in VGG-19's, real VGG-19's, or the recipe
  * screened for a trained network (see stylize.c and the README). */
 stylize_opts stylize_net_defaults(const stylize_net *net);
+/* The screened trained network's defaults (stylize_default_net's when installed). */
+stylize_opts stylize_trained_defaults(void);
 /* The network `stylize` uses when none is named: the screened trained network when it is
  * installed (searched from dir, featnet.h), else "vgg19" (the built-in one). */
 const char *stylize_default_net(const char *dir);

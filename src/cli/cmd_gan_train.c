@@ -70,8 +70,10 @@ static void train_usage(FILE *f) {
         "                         uses; ~1 s an image here), see atelier gan eval --help [vgg19]\n"
         "  --resume               continue RUN_DIR's checkpoint (its own settings)\n"
         "  --init-from G_WEIGHTS  start G from a generator (fine-tuning; e.g. monet64)\n"
-        "  --style-weight W       extra G loss: Gram distance to the works' VGG features [0]\n"
+        "  --style-weight W       extra G loss: Gram distance to the works' features (--style-net) [0]\n"
         "  --style-images DIR     the works for --style-weight [--data]\n"
+        "  --style-net NET        the style loss's features: vgg19 (built in: relu1_1..relu3_1) or a\n"
+        "                         trained network (inception_v3, mobilenet_v2: their stem) [vgg19]\n"
         "  --max-images N         use the first N images of DIR [all]\n"
         "  --no-flip              no random horizontal flips\n"
         "  --quiet                no progress bar\n"
@@ -120,6 +122,10 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
     else if (!strcmp(opt, "--init-from")) t->init_from = v;
     else if (!strcmp(opt, "--style-weight")) return arg_float(CMD, opt, v, 0, 1e9, &c->style_weight);
     else if (!strcmp(opt, "--style-images")) t->style_dir = v;
+    else if (!strcmp(opt, "--style-net")) {
+        if (strlen(v) >= sizeof c->style_net) { fprintf(stderr, "atelier %s: --style-net %s: too long\n", CMD, v); return false; }
+        snprintf(c->style_net, sizeof c->style_net, "%s", v);
+    }
     else if (!strcmp(opt, "--max-images")) return arg_int(CMD, opt, v, 1, 100000000, &t->max_images);
     else {
         fprintf(stderr, "atelier %s: unknown option '%s' (atelier gan train --help lists them)\n", CMD, opt);

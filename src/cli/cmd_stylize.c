@@ -33,12 +33,15 @@ typedef struct stylize_cli {
 } stylize_cli;
 
 static void stylize_usage(FILE *f) {
-    stylize_opts d = stylize_defaults(false), b = stylize_defaults(true);
+    stylize_opts d = stylize_defaults(false), b = stylize_defaults(true), t = stylize_trained_defaults();
     fprintf(f,
         "usage: atelier stylize CONTENT -s STYLE [-s STYLE2 ...] -o OUT [options]\n\n"
         "Paints the photo CONTENT in the style of the STYLE image(s) by optimising the image\n"
-        "(Gatys et al.): L = a*content + b*style + c*tv, over VGG-19 features. OUT is .png,\n"
-        ".jpg or .webp; it records the settings, seed and input hashes as metadata.\n\n"
+        "(Gatys et al.): L = a*content + b*style + c*tv, over a feature network's activations:\n"
+        "the trained InceptionV3 when installed (sh scripts/install-models.sh; `atelier models`),\n"
+        "else the built-in VGG-19. OUT is .png, .jpg or .webp; it records the settings, network,\n"
+        "seed and input hashes as metadata.\n\n"
+        "Defaults depend on the network: [inception_v3 | built-in vgg19 | vgg19 --weights].\n\n"
         "options (default in brackets):\n"
         "  -s, --style FILE         a style image; repeat to blend several\n"
         "  -o, --output FILE        the result\n"
@@ -46,24 +49,25 @@ static void stylize_usage(FILE *f) {
         "  --style-size PX          long side of the style images [style-scale x size]\n"
         "  --style-scale F          style size relative to --size [%g]\n"
         "  --style-blend W1,W2,...  weights of the style images [equal]\n"
-        "  --content-weight A       [built-in net: %g; --weights: %g]\n"
-        "  --style-weight B         [built-in net: %g; --weights: %g]\n"
-        "  --tv-weight C            [built-in net: %g; --weights: %g]\n"
+        "  --content-weight A       [%g | %g | %g]\n"
+        "  --style-weight B         [%g | %g | %g]\n"
+        "  --tv-weight C            [%g | %g | %g]\n"
         "  --content-layers LIST    layers, each with an optional weight: relu3_1:1,relu4_2:2\n"
-        "                           [built-in net: %s; --weights: %s]\n"
-        "  --style-layers LIST      [built-in net: %s;\n"
-        "                            --weights: %s]\n"
-        "  --iterations N           per resolution level [built-in net: %d; --weights: %d]\n"
+        "                           [%s | %s | %s]\n"
+        "  --style-layers LIST      [%s |\n"
+        "                            %s |\n"
+        "                            %s]\n"
+        "  --iterations N           per resolution level [%d | %d | %d]\n"
         "  --optimizer lbfgs|adam   [lbfgs]\n"
         "  --lr F                   L-BFGS step or Adam learning rate [lbfgs 1, adam 0.02]\n"
         "  --init content|random|FILE  the starting image [content]\n"
         "  --seed N                 noise of --init random [0]\n"
         "  --preserve-colors        transfer luminance only: keep the photo's colours\n"
         "  --match-colors           give the style images the photo's colour statistics first\n"
-        "  --color rgb|palette|preserve  colour handling [built-in net: palette; --weights: rgb]\n"
+        "  --color rgb|palette|preserve  colour handling [rgb | palette | rgb]\n"
         "  --pooling max|avg        VGG pooling [max]\n"
         "  --multires K             optimise at size/2^(K-1) first, then refine at each doubling\n"
-        "                           [built-in net: %d; --weights: %d]\n"
+        "                           [%d | %d | %d]\n"
         "  --tile PX                high resolution in bounded memory: stylise at PX, then refine\n"
         "                           overlapping PX tiles with the whole style's statistics [off]\n"
         "  --tile-iterations N      iterations per tile [iterations / 2]\n"
@@ -71,7 +75,7 @@ static void stylize_usage(FILE *f) {
         "  --quality Q              JPEG / WebP quality 1..100 [92]\n"
         "  --net NAME|PATH          the feature network: inception_v3, mobilenet_v2 (trained; see\n"
         "                           `atelier models`), vgg19 (built-in random weights, or --weights),\n"
-        "                           or a TF.js layers model's folder [%s]\n"
+        "                           or a TF.js layers model's folder [%s here]\n"
         "  --net-input 01|pm1       a TF.js network's input range: [0, 1] or [-1, 1] [the network's recipe]\n"
         "  --net-pad PX             reflect-pad the image by PX before a TF.js network [the recipe's]\n"
         "  --models-dir DIR         look for networks here first, then $ATELIER_MODELS, then\n"
@@ -79,12 +83,13 @@ static void stylize_usage(FILE *f) {
         "  --weights FILE           real VGG-19 weights: torchvision's .pth or a .safetensors\n"
         "  --log FILE               JSON lines: iteration, loss, content, style, tv, seconds\n"
         "                           (the last line, \"final\": true, has the result's loss)\n"
-        "  --export-network FILE    write the network's weights (safetensors) and exit\n"
+        "  --export-network FILE    write the VGG-19's weights (safetensors) and exit\n"
         "  --quiet                  no progress bar\n"
         "  -h, --help               this text\n",
-        d.size, d.style_scale, b.content_weight, d.content_weight, b.style_weight, d.style_weight, b.tv_weight,
-        d.tv_weight, b.content_layers, d.content_layers, b.style_layers, d.style_layers, b.iterations, d.iterations,
-        b.multires, d.multires, stylize_default_net(NULL));
+        d.size, d.style_scale, t.content_weight, b.content_weight, d.content_weight, t.style_weight, b.style_weight,
+        d.style_weight, t.tv_weight, b.tv_weight, d.tv_weight, t.content_layers, b.content_layers, d.content_layers,
+        t.style_layers, b.style_layers, d.style_layers, t.iterations, b.iterations, d.iterations, t.multires, b.multires,
+        d.multires, stylize_default_net(NULL));
 }
 
 /* Options that need the network to know their defaults are applied after it loads. */
@@ -350,7 +355,11 @@ static int stylize_main(stylize_cli *c, const given *g) {
                           c->net_pad >= 0 ? c->net_pad : featnet_get_pad(fn));
     }
     if (c->weights) snprintf(c->net_name, sizeof c->net_name, "vgg19 (weights file)");
-    else snprintf(c->net_name, sizeof c->net_name, "%s%s", featnet_name(stylize_net_featnet(net)), stylize_net_builtin(net) ? " (built-in)" : "");
+    else if (featnet_get_kind(stylize_net_featnet(net)) == FEATNET_TFJS) {
+        featnet *fn = stylize_net_featnet(net);
+        snprintf(c->net_name, sizeof c->net_name, "%s (input %s, reflect pad %d)", featnet_name(fn),
+                 featnet_get_range(fn) == FEATNET_RANGE_01 ? "[0, 1]" : "[-1, 1]", featnet_get_pad(fn));
+    } else snprintf(c->net_name, sizeof c->net_name, "%s%s", featnet_name(stylize_net_featnet(net)), stylize_net_builtin(net) ? " (built-in)" : "");
     apply_net_defaults(c, net, g);
     c->o.init_image = init;
     c->o.blend = c->nblend ? c->blend : NULL;
