@@ -20,6 +20,9 @@ struct featnet {
     tfjs_model *tfjs;
     featnet_range range;
     int pad;
+    bool blur;           /* [1 2 1]^2 / 16 before the network (anti-aliasing) */
+    arena *consts;       /* the blur's kernel */
+    tensor *blur_w;      /* (3, 1, 3, 3) */
 };
 
 featnet *featnet_vgg19(const char *weights, vgg_pool pool, const char *last) {
@@ -79,17 +82,19 @@ bool featnet_find(const char *name, const char *dir, char *out, size_t n) {
 }
 
 /* The trained networks' input as Atelier feeds them (the README's screen): [0, 1], as nsfwjs
- * fine-tuned them ([-1, 1], Keras' ImageNet scaling, painted a fine noise texture), and
- * reflection padding so that the unpadded ('valid') stem convolutions do not band the
- * borders; their texture layers (fine to coarse) for Gram losses. */
+ * fine-tuned them ([-1, 1], Keras' ImageNet scaling, painted a fine noise texture); a
+ * binomial blur (without it their stride-2 stems print a 2-pixel checkerboard); reflection
+ * padding so that the unpadded ('valid') stem convolutions do not band the borders. And
+ * their texture layers (fine to coarse) for Gram losses. */
 static const struct known_net {
     const char *name;
     featnet_range range;
     int pad;
+    bool blur;
     const char *texture[3];
 } g_known[] = {
-    {"inception_v3", FEATNET_RANGE_01, 16, {"activation_1", "activation_3", "activation_5"}},
-    {"mobilenet_v2", FEATNET_RANGE_01, 8, {"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu"}},
+    {"inception_v3", FEATNET_RANGE_01, 16, true, {"activation_1", "activation_3", "activation_5"}},
+    {"mobilenet_v2", FEATNET_RANGE_01, 8, true, {"Conv1_relu", "block_1_expand_relu", "block_3_expand_relu"}},
 };
 
 static const struct known_net *known(const featnet *f) {
@@ -138,7 +143,11 @@ featnet *featnet_open(const char *spec, const char *dir, const char *weights) {
     snprintf(f->name, sizeof f->name, "%.*s", (int)(end - p), p);
     f->range = FEATNET_RANGE_01;
     const struct known_net *k = known(f);
-    if (k) { f->range = k->range; f->pad = k->pad; }
+    if (k) {
+        f->range = k->range;
+        f->pad = k->pad;
+        if (featnet_set_blur(f, k->blur) != STATUS_OK) { featnet_free(f); return NULL; }
+    }
     return f;
 }
 
@@ -146,6 +155,7 @@ void featnet_free(featnet *f) {
     if (!f) return;
     arena_free(f->params);
     tfjs_free(f->tfjs);
+    arena_free(f->consts);
     free(f);
 }
 
@@ -160,6 +170,17 @@ void featnet_set_input(featnet *f, featnet_range range, int pad) {
     f->pad = pad < 0 ? 0 : pad;
 }
 
+status featnet_set_blur(featnet *f, bool on) {
+    if (on && !f->blur_w) {
+        static const float k[9] = {1 / 16.f, 2 / 16.f, 1 / 16.f, 2 / 16.f, 4 / 16.f, 2 / 16.f, 1 / 16.f, 2 / 16.f, 1 / 16.f};
+        if (!f->consts && !(f->consts = arena_new(4096))) return error_set(STATUS_NOMEM, "featnet: out of memory");
+        if (!(f->blur_w = tensor_new(f->consts, 4, (int[]){3, 1, 3, 3}))) return error_status();
+        for (int c = 0; c < 3; c++) memcpy(f->blur_w->data + 9 * c, k, sizeof k);
+    }
+    f->blur = on;
+    return STATUS_OK;
+}
+bool featnet_get_blur(const featnet *f) { return f->blur; }
 featnet_range featnet_get_range(const featnet *f) { return f->range; }
 int featnet_get_pad(const featnet *f) { return f->pad; }
 
@@ -173,6 +194,16 @@ status featnet_forward(const featnet *f, arena *a, tensor *img, int n, const cha
     if (!f || !img || n < 1) return error_set(STATUS_ARG, "featnet_forward: bad arguments");
     if (f->kind == FEATNET_VGG19) return vgg19_forward(&f->vgg, a, vgg_normalize(a, img), n, names, outs);
     tensor *x = f->range == FEATNET_RANGE_PM1 ? op_add_scalar(a, op_mul_scalar(a, img, 2.0f), -1.0f) : img;
+    if (f->blur && x) {
+        /* the stem's stride-2 convolutions see only every other pixel's neighbourhood in
+         * full: their gradient comes back as a 2-pixel checkerboard, which the optimiser
+         * paints into the picture. A binomial blur first removes that frequency from both
+         * what the network sees and the gradient (Zhang 2019, "Making CNNs shift-invariant
+         * again"). */
+        conv2d_opts o = conv2d_defaults();
+        o.groups = 3;
+        x = op_conv2d(a, op_pad(a, x, PAD_REFLECT, 1, 1, 1, 1), f->blur_w, NULL, o);
+    }
     if (f->pad && x) {
         int p = f->pad, h = x->shape[2], w = x->shape[3];
         /* reflection needs pad < side; small images get what fits */

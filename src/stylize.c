@@ -97,9 +97,9 @@ typedef struct net_recipe {
 
 static const net_recipe g_recipes[] = {
     {"inception_v3", "mixed1", "activation_1,activation_3,activation_5,mixed0,mixed2",
-     1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
+     1.0f, 100.0f, 10.0f, STYLIZE_COLOR_RGB, 1, 300},
     {"mobilenet_v2", "block_6_expand_relu", "Conv1_relu,block_1_expand_relu,block_3_expand_relu,block_6_expand_relu",
-     1.0f, 100.0f, 1.0f, STYLIZE_COLOR_RGB, 1, 300},
+     1.0f, 100.0f, 10.0f, STYLIZE_COLOR_RGB, 1, 300},
 };
 
 static const net_recipe *recipe_of(const featnet *fn) {

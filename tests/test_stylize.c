@@ -8,6 +8,7 @@
 #include "atelier/safetensors.h"
 #include "atelier/stylize.h"
 #include "atelier/backend.h"
+#include "atelier/featnet.h"
 #include "harness.h"
 
 static const int CONVS[3][2] = {{3, 64}, {64, 64}, {64, 128}};
@@ -184,6 +185,73 @@ static void test_bad_options(void) {
     image_free(content); image_free(style);
 }
 
+/* The installed InceptionV3 with its defaults (the default network): the loss falls, the
+ * picture has the photo's size, the same run gives the same bytes, its layer names are
+ * checked, and a big style image's Gram matrices come block by block like a whole one's. */
+static void test_trained_network(void) {
+    char dir[4096];
+    if (!featnet_find("inception_v3", NULL, dir, sizeof dir)) { test_skip("inception_v3 is not installed (scripts/install-models.sh)"); return; }
+    stylize_net *net = stylize_net_open("inception_v3", NULL, NULL, VGG_POOL_MAX);
+    CHECK_OK(net);
+    if (!net) return;
+    CHECK(!stylize_net_builtin(net) && !stylize_net_vgg(net));
+    CHECK(!strcmp(stylize_default_net(NULL), "inception_v3"));
+    image *content = formula_image(36, 48, 3), *style = formula_image(40, 40, 4);
+    stylize_opts o = stylize_net_defaults(net);
+    CHECK(!strcmp(o.content_layers, "mixed1") && o.multires == 1);
+    o.size = 48;
+    o.iterations = 5;
+    stylize_result r1, r2;
+    image *a = stylize_run(net, content, (const image *[]){style}, 1, &o, &r1);
+    image *b = stylize_run(net, content, (const image *[]){style}, 1, &o, &r2);
+    CHECK_OK(a);
+    if (a && b) {
+        CHECK(a->w == 48 && a->h == 36);
+        CHECK(memcmp(a->data, b->data, sizeof(float) * 3 * 48 * 36) == 0);
+        CHECK_MSG(r1.loss < 0.8 * r1.first_loss, "loss %g from %g", r1.loss, r1.first_loss);
+    }
+    image_free(a); image_free(b);
+    o.style_layers = "relu1_1";
+    CHECK_FAILS((tensor *)stylize_run(net, content, (const image *[]){style}, 1, &o, NULL), STATUS_ARG, "unknown layer 'relu1_1'");
+    image_free(content); image_free(style);
+    stylize_net_free(net);
+}
+
+/* Any TF.js model by path: the tiny test model's layers as style and content layers. */
+static void test_tfjs_model_path(void) {
+    stylize_net *net = stylize_net_open("tests/fixtures/tfjs_tiny", NULL, NULL, VGG_POOL_MAX);
+    if (!net) { error_clear(); test_skip("tests/fixtures/tfjs_tiny is missing"); return; }
+    const tfjs_model *m = featnet_tfjs(stylize_net_featnet(net));
+    image *content = formula_image(36, 48, 3), *style = formula_image(40, 40, 4);
+    stylize_opts o = stylize_net_defaults(net);
+    /* the first two 4-D layers after the input */
+    char sl[256] = "", cl[64] = "";
+    int found = 0;
+    arena *a = arena_new(1 << 20);
+    for (int i = 1; i < tfjs_layer_count(m) && found < 2; i++) {
+        const char *name = tfjs_layer_name(m, i);
+        tensor *x = tensor_fill(tensor_new(a, 4, (int[]){1, 3, 36, 48}), 0.5f), *y;
+        if (featnet_forward(stylize_net_featnet(net), a, x, 1, &name, &y) == STATUS_OK && y->ndim == 4) {
+            snprintf(sl + strlen(sl), sizeof sl - strlen(sl), "%s%s", found ? "," : "", name);
+            if (!found) snprintf(cl, sizeof cl, "%s", name);
+            found++;
+        }
+        error_clear();
+    }
+    arena_free(a);
+    o.style_layers = sl;
+    o.content_layers = cl;
+    o.size = 48;
+    o.iterations = 4;
+    stylize_result r;
+    image *out = found == 2 ? stylize_run(net, content, (const image *[]){style}, 1, &o, &r) : NULL;
+    CHECK_OK(out);
+    if (out) CHECK_MSG(r.loss < r.first_loss, "loss %g from %g", r.loss, r.first_loss);
+    image_free(out);
+    image_free(content); image_free(style);
+    stylize_net_free(net);
+}
+
 static void test_multires_and_stop(void) {
     image *content = formula_image(60, 80, 3), *style = formula_image(40, 40, 4);
     stylize_opts o = small_opts();
@@ -347,6 +415,8 @@ int main(void) {
     RUN(test_parse_layers);
     RUN(test_deterministic_and_decreasing);
     RUN(test_bad_options);
+    RUN(test_trained_network);
+    RUN(test_tfjs_model_path);
     RUN(test_multires_and_stop);
     RUN(test_tiles);
     RUN(test_alpha_and_colors);

@@ -76,6 +76,10 @@ int featnet_texture_layers(const featnet *f, const char **names);
  * networks open with theirs ([0, 1]; InceptionV3 16 px, MobileNetV2 8 px), others [0, 1], 0. */
 void featnet_set_input(featnet *f, featnet_range range, int pad);
 featnet_range featnet_get_range(const featnet *f);
+/* A [1 2 1] x [1 2 1] / 16 blur before the network (after the range, before the padding):
+ * keeps stride-2 stems from printing a 2-pixel checkerboard into optimised images. */
+status featnet_set_blur(featnet *f, bool on);
+bool featnet_get_blur(const featnet *f);
 int featnet_get_pad(const featnet *f);
 
 /* img (N, 3, H, W) in [0, 1] -> outs[i] the activations of layer names[i] (N, C, h, w). */

@@ -18,7 +18,7 @@
 typedef struct stylize_cli {
     const char *content, *styles[MAX_STYLES], *out, *weights, *log, *init_file, *export_path, *net, *models_dir;
     char net_name[128];
-    int net_range, net_pad;      /* -1: the network's recipe */
+    int net_range, net_pad, net_blur;      /* -1: the network's recipe */
     int nstyles, nblend, save_every, quality;
     float blend[MAX_STYLES];
     bool quiet, color_given, pool_given, multires_given, iterations_given;
@@ -78,6 +78,8 @@ static void stylize_usage(FILE *f) {
         "                           or a TF.js layers model's folder [%s here]\n"
         "  --net-input 01|pm1       a TF.js network's input range: [0, 1] or [-1, 1] [the network's recipe]\n"
         "  --net-pad PX             reflect-pad the image by PX before a TF.js network [the recipe's]\n"
+        "  --net-blur on|off        a 3x3 binomial blur before the network against stride-2\n"
+        "                           checkerboards [the recipe's]\n"
         "  --models-dir DIR         look for networks here first, then $ATELIER_MODELS, then\n"
         "                           ~/.local/share/atelier/models\n"
         "  --weights FILE           real VGG-19 weights: torchvision's .pth or a .safetensors\n"
@@ -152,6 +154,10 @@ static bool parse_value(stylize_cli *c, const char *opt, const char *v) {
         static const char *const ranges[] = {"01", "pm1", NULL};
         return (c->net_range = arg_choice(CMD, opt, v, ranges)) >= 0;
     } else if (!strcmp(opt, "--net-pad")) return arg_int(CMD, opt, v, 0, 256, &c->net_pad);
+    else if (!strcmp(opt, "--net-blur")) {
+        static const char *const onoff[] = {"off", "on", NULL};
+        return (c->net_blur = arg_choice(CMD, opt, v, onoff)) >= 0;
+    }
     else if (!strcmp(opt, "--export-network")) c->export_path = v;
     else if (!strcmp(opt, "--log")) c->log = v;
     else {
@@ -349,6 +355,7 @@ static int stylize_main(stylize_cli *c, const given *g) {
     if (!c->net && !c->weights && stylize_net_builtin(net) && !c->quiet)
         fprintf(stderr, "atelier %s: the trained feature networks are not installed: using the built-in random VGG-19 "
                 "(weaker pictures); install them with: sh scripts/install-models.sh\n", CMD);
+    if (c->net_blur >= 0) featnet_set_blur(stylize_net_featnet(net), c->net_blur == 1);
     if (featnet_get_kind(stylize_net_featnet(net)) == FEATNET_TFJS && (c->net_range >= 0 || c->net_pad >= 0)) {
         featnet *fn = stylize_net_featnet(net);
         featnet_set_input(fn, c->net_range >= 0 ? (featnet_range)c->net_range : featnet_get_range(fn),
@@ -357,8 +364,9 @@ static int stylize_main(stylize_cli *c, const given *g) {
     if (c->weights) snprintf(c->net_name, sizeof c->net_name, "vgg19 (weights file)");
     else if (featnet_get_kind(stylize_net_featnet(net)) == FEATNET_TFJS) {
         featnet *fn = stylize_net_featnet(net);
-        snprintf(c->net_name, sizeof c->net_name, "%s (input %s, reflect pad %d)", featnet_name(fn),
-                 featnet_get_range(fn) == FEATNET_RANGE_01 ? "[0, 1]" : "[-1, 1]", featnet_get_pad(fn));
+        snprintf(c->net_name, sizeof c->net_name, "%s (input %s, reflect pad %d, blur %s)", featnet_name(fn),
+                 featnet_get_range(fn) == FEATNET_RANGE_01 ? "[0, 1]" : "[-1, 1]", featnet_get_pad(fn),
+                 featnet_get_blur(fn) ? "on" : "off");
     } else snprintf(c->net_name, sizeof c->net_name, "%s%s", featnet_name(stylize_net_featnet(net)), stylize_net_builtin(net) ? " (built-in)" : "");
     apply_net_defaults(c, net, g);
     c->o.init_image = init;
@@ -405,7 +413,7 @@ done:
 }
 
 int cmd_stylize(int argc, char **argv) {
-    stylize_cli c = {.o = stylize_defaults(false), .pool = VGG_POOL_MAX, .net_range = -1, .net_pad = -1, .argv = (const char *const *)argv, .argc = argc};
+    stylize_cli c = {.o = stylize_defaults(false), .pool = VGG_POOL_MAX, .net_range = -1, .net_pad = -1, .net_blur = -1, .argv = (const char *const *)argv, .argc = argc};
     given g = {0};
     int parsed = stylize_parse(argc, argv, &c, &g);
     if (parsed > 0) { stylize_usage(stdout); return 0; }
