@@ -56,11 +56,13 @@ static void compare_golden(const char *model_dir, const char *golden, const char
     tensor *x = safetensors_get(g, a, "input");
     CHECK_OK(x);
     int checked = 0;
+    double worst = 0;
+    const char *worst_layer = "";
     bool was = autograd_set(false);
     for (int i = 0; x && i < safetensors_count(g); i++) {
         const char *name = safetensors_name(g, i);
         size_t pl = strlen(prefix);
-        if (strncmp(name, prefix, pl) != 0 || strchr(name + pl, '/')) continue;
+        if (strncmp(name, prefix, pl) != 0 || strchr(name + pl, '/') || !strncmp(name + pl, "grad_input", 10)) continue;
         const char *layer = name + pl;
         tensor *want = safetensors_get(g, a, name), *got = NULL;
         if (tfjs_forward(m, a, x, 1, &layer, &got) != STATUS_OK) {
@@ -76,20 +78,24 @@ static void compare_golden(const char *model_dir, const char *golden, const char
         }
         double e = rel_err(got, want);
         CHECK_MSG(e <= tol, "%s: layer %s: max error %.3g of the largest value (tolerance %.1g)", golden, layer, e, tol);
+        if (e >= worst) { worst = e; worst_layer = layer; }
         checked++;
     }
     autograd_set(was);
     CHECK_MSG(checked >= 3, "%s: only %d layers compared", golden, checked);
-    printf("  %s: %d layers within %.0e\n", golden, checked, tol);
+    printf("  %s: %d layers, worst %.2e of the layer's largest value (%s; tolerance %.0e)\n", golden, checked, worst,
+           worst_layer, tol);
     arena_free(a);
     safetensors_close(g);
     tfjs_free(m);
 }
 
-/* float32 through ~25 layers, uint8 weights (exact in both), different summation orders:
- * 1e-4 of the layer's largest value is ~100x float32's rounding */
-static void test_tiny_agrees_with_tfjs(void) { compare_golden(TINY, TINY "/golden_tfjs.safetensors", "tfjs/", 1e-4); }
-static void test_tiny_agrees_with_torch(void) { compare_golden(TINY, TINY "/golden_torch.safetensors", "torch/", 1e-4); }
+/* float32 through 25 layers, the same dequantised weights, different summation orders:
+ * measured 2.6e-7 of the layer's largest value (either backend); 1e-5 leaves room for
+ * Winograd's rounding and another CPU's kernels, and still catches any wrong semantics
+ * (a padding on the wrong side moves whole rows: errors of 1e-1) */
+static void test_tiny_agrees_with_tfjs(void) { compare_golden(TINY, TINY "/golden_tfjs.safetensors", "tfjs/", 1e-5); }
+static void test_tiny_agrees_with_torch(void) { compare_golden(TINY, TINY "/golden_torch.safetensors", "torch/", 1e-5); }
 
 /* The input gradients of the PyTorch port's two losses: L1 = sum_l mean(F_l^2) and
  * L2 = sum_l mean(G_l^2), G = F F^T / (H W), over its grad layers. */
@@ -127,8 +133,8 @@ static void test_tiny_input_gradients(void) {
         if (!x->grad) break;
         tensor *got = tensor_from(a, 4, x->shape, x->grad);
         double e = rel_err(got, want);
-        /* float32 against float64 through the graph: 1e-3 of the largest gradient */
-        CHECK_MSG(e <= 1e-3, "input gradient (%s loss): max error %.3g of the largest", kind ? "Gram" : "feature", e);
+        /* float32 against float64 through the graph: measured 2.6e-7 of the largest */
+        CHECK_MSG(e <= 1e-5, "input gradient (%s loss): max error %.3g of the largest", kind ? "Gram" : "feature", e);
         printf("  input gradient (%s loss) vs PyTorch (float64): %.2e of the largest\n", kind ? "Gram" : "feature", e);
     }
     arena_free(a);
@@ -281,8 +287,9 @@ static void test_mutated_model_json(void) {
     unsigned char *text = test_read_file(TINY "/model.json", &n);
     if (!text) { test_fail(__FILE__, __LINE__, "cannot read %s/model.json", TINY); return; }
     char cmd[600];
+    CHECK(test_make_dir());
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp %s/*.bin '%s/'", test_tmp_path("mut"), TINY, test_tmp_path("mut"));
-    CHECK(test_make_dir() && system(cmd) == 0);
+    CHECK(system(cmd) == 0);
     uint64_t s = 12345;
     int loaded = 0;
     for (int trial = 0; trial < 300; trial++) {
@@ -290,7 +297,8 @@ static void test_mutated_model_json(void) {
         memcpy(m, text, n);
         size_t len = n;
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        if (trial % 3 == 0) len = (size_t)(s >> 33) % n;                      /* truncated */
+        if (trial == 0) len = n;                                               /* as it is */
+        else if (trial % 3 == 0) len = (size_t)(s >> 33) % n;                  /* truncated */
         else for (int k = 0; k < 1 + trial % 7; k++) {                        /* a few bytes changed */
             s = s * 6364136223846793005ULL + 1442695040888963407ULL;
             m[(s >> 33) % n] = (unsigned char)"0123456789[]{},:\"-ex."[(s >> 20) % 21];
@@ -303,10 +311,13 @@ static void test_mutated_model_json(void) {
         error_clear();
         tfjs_model *t = tfjs_load(test_tmp_path("mut"));
         if (t) loaded++;
-        else CHECK_MSG(error_message()[0] && !strchr(error_message(), '\n'), "trial %d: no one-line message", trial);
+        if (trial == 0) CHECK_MSG(t != NULL, "the unmutated model does not load: %s", error_message());
+        else if (!t) CHECK_MSG(error_message()[0] && !strchr(error_message(), '\n'), "trial %d: no one-line message", trial);
         tfjs_free(t);
     }
     error_clear();
+    /* some byte changes keep the file valid (a digit in a number): the loop did load models */
+    CHECK_MSG(loaded > 0 && loaded < 300, "%d of 300 mutated files loaded", loaded);
     printf("  300 mutated model.json files: %d still valid, the rest refused with a message\n", loaded);
     free(text);
 }
@@ -367,8 +378,9 @@ static void real_model(const char *name) {
     }
     char golden[256];
     snprintf(golden, sizeof golden, "tests/fixtures/tfjs_real/%s_golden.safetensors", name);
-    /* real weights, 100+ layers: 1e-3 of each layer's largest value */
-    compare_golden(dir, golden, "tfjs/", 1e-3);
+    /* real weights through up to 300 layers: measured 1.9e-6 (InceptionV3) and 3.9e-6
+     * (MobileNetV2) of each layer's largest value */
+    compare_golden(dir, golden, "tfjs/", 5e-5);
 }
 static void test_inception_v3_agrees_with_tfjs(void) { real_model("inception_v3"); }
 static void test_mobilenet_v2_agrees_with_tfjs(void) { real_model("mobilenet_v2"); }

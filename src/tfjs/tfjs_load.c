@@ -514,10 +514,16 @@ static status order_layers(tfjs_model *m, const char ***inb, const int *ninb) {
         }
     }
     /* consumers of each layer, to release in-degrees; n is small (<= TFJS_MAX_LAYERS) */
+    /* Keras lists a functional model's layers in an order where inputs come first: keep it
+     * when it is one (messages and listings follow the file), else sort */
+    bool sorted_already = st == STATUS_OK;
+    for (int i = 0; sorted_already && i < n; i++)
+        for (int k = 0; k < ninb[i]; k++) sorted_already = sorted_already && src[i][k] < i;
     int head = 0, tail = 0;
-    for (int i = 0; st == STATUS_OK && i < n; i++)
+    for (int i = 0; sorted_already && i < n; i++) order[tail++] = i;
+    for (int i = 0; !sorted_already && st == STATUS_OK && i < n; i++)
         if (!indeg[i]) order[tail++] = i;
-    while (st == STATUS_OK && head < tail) {
+    while (!sorted_already && st == STATUS_OK && head < tail) {
         int j = order[head++];
         for (int i = 0; i < n; i++)
             for (int k = 0; k < ninb[i]; k++)
