@@ -220,6 +220,49 @@ def gatys(s):
     return step, flop
 
 
+def net_gatys(net, s):
+    """A Gatys step on a trained TF.js network (tools/tfjs_torch.py's port of the same files
+    Atelier reads), fed as Atelier's stylize feeds it: [0, 1], a [1 2 1]^2/16 blur, reflect
+    padding; the stylize recipe's layers. GFLOP are not counted for these networks."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    import tfjs_torch
+    base = (os.environ.get("ATELIER_MODELS", "").split(":")[0]
+            or os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "atelier", "models"))
+    model = tfjs_torch.load_model(os.path.join(base, net))
+    if net == "inception_v3":
+        style, content, pad = ["activation_1", "activation_3", "activation_5", "mixed0", "mixed2"], "mixed1", 16
+    else:
+        style, content, pad = ["Conv1_relu", "block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu"], "block_6_expand_relu", 8
+    k = torch.tensor([1.0, 2.0, 1.0])
+    blur = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3).contiguous()
+
+    def feats(x, names):
+        x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), blur, groups=3)
+        x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+        v = model(x, list(dict.fromkeys(names)))
+        return [v[n] for n in names]
+
+    c_img, s_img = torch.rand(1, 3, s, s), torch.rand(1, 3, s, s)
+    with torch.no_grad():
+        target_c = feats(c_img, [content])[0]
+        target_g = [gram(f) for f in feats(s_img, style)]
+    img = c_img.clone().requires_grad_(True)
+    opt = torch.optim.Adam([img], lr=0.02)
+
+    def step():
+        opt.zero_grad()
+        f = feats(img, style + [content])
+        loss = F.mse_loss(f[-1], target_c)
+        for i in range(len(style)):
+            loss = loss + 1e3 * F.mse_loss(gram(f[i]), target_g[i])
+        loss.backward()
+        opt.step()
+
+    return step, 0.0
+
+
 def fast_style(s):
     net = TransformerNet().eval()
     x = torch.rand(1, 3, s, s) * 255
@@ -295,6 +338,8 @@ def dcgan():
 
 WORKLOADS = {
     "gatys-256": lambda: gatys(256), "gatys-512": lambda: gatys(512),
+    "gatys-inception-512": lambda: net_gatys("inception_v3", 512),
+    "gatys-mobilenet-512": lambda: net_gatys("mobilenet_v2", 512),
     "fast-style-512": lambda: fast_style(512), "fast-style-1024": lambda: fast_style(1024),
     "adain-512": lambda: adain_style(512), "dcgan-64": dcgan,
 }
@@ -323,7 +368,7 @@ def main():
     print(json.dumps({"name": args.workload + ("@bf16" if args.bf16 else ""), "impl": "pytorch", "torch": torch.__version__,
                       "threads": torch.get_num_threads(), "iters": args.iters,
                       "ms": round(ms, 3), "gflop": round(flop / 1e9, 4),
-                      "gflops": round(flop / 1e9 / (ms / 1e3), 2),
+                      "gflops": round(flop / 1e9 / (ms / 1e3), 2) if flop else 0.0,
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                       "times_ms": [round(t, 3) for t in times],
                       "warmup_ms": [round(t, 3) for t in all_times[:WARMUP]]}))

@@ -130,7 +130,10 @@ class Model:
     def __call__(self, x, names=None):
         """x (N, C, H, W) -> {layer: output}, NCHW or (N, F)."""
         v = {}
+        left = set(names) if names is not None else None
         for L in self.layers:
+            if left is not None and not left:
+                break                      # everything asked for is computed
             cls, c, name = L["class_name"], L["config"], L["name"]
             ins = [v[e[0]] for e in (L["inbound_nodes"][0] if L["inbound_nodes"] else [])]
             a = ins[0] if ins else None
@@ -176,6 +179,8 @@ class Model:
             else:
                 raise ValueError("layer %s: unsupported class %s" % (name, cls))
             v[name] = y
+            if left is not None:
+                left.discard(name)
         return v if names is None else {n: v[n] for n in names}
 
 
