@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/serve.h"
+#include "atelier/stylize.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 
@@ -122,7 +123,12 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "atelier %s: %s\n", CMD, error_message());
         return 1;
     }
-    fprintf(stderr, "atelier serve: listening on http://%s:%d/ (data in %s)\n", c.o.host, serve_port(s), c.o.data_dir);
+    const char *net = c.o.net ? c.o.net : c.o.weights ? "vgg19 (weights file)" : stylize_default_net(NULL);
+    fprintf(stderr, "atelier serve: listening on http://%s:%d/ (data in %s; feature network %s)\n", c.o.host, serve_port(s),
+            c.o.data_dir, net);
+    if (!c.o.net && !c.o.weights && !strcmp(net, "vgg19"))
+        fprintf(stderr, "atelier serve: the trained feature networks are not installed: painting with the built-in random "
+                "VGG-19 (weaker pictures); install them with: sh scripts/install-models.sh\n");
     fflush(stderr);
     int sig = 0;
     sigwait(&set, &sig);
