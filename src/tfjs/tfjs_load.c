@@ -95,6 +95,7 @@ typedef struct wentry {
 typedef struct weights {
     int n;
     wentry *e;          /* (n), sorted by name after loading */
+    arena *mem;         /* the manifest's tensors (Keras layouts): freed once the layers hold theirs */
 } weights;
 
 static int wentry_cmp(const void *a, const void *b) { return strcmp(((const wentry *)a)->name, ((const wentry *)b)->name); }
@@ -113,7 +114,7 @@ typedef enum wformat { WF_F32, WF_U8, WF_U16, WF_F16 } wformat;
 
 /* One weight's entry of the manifest: name, shape, storage format. */
 static status parse_weight(const tfjs_model *m, const json_value *w, wentry *e, wformat *fmt, double *qmin,
-                           double *qscale, int64_t *numel) {
+                           double *qscale, int64_t *numel, arena *names) {
     const char *name = json_str(json_get(w, "name")), *dtype = json_str(json_get(w, "dtype"));
     const json_value *shape = json_get(w, "shape"), *q = json_get(w, "quantization");
     if (!name || strlen(name) >= TFJS_MAX_NAME) return error_set(STATUS_FORMAT, "%s: a weight without a usable name", m->path);
@@ -137,8 +138,8 @@ static status parse_weight(const tfjs_model *m, const json_value *w, wentry *e, 
         if (*fmt != WF_F16 && (!json_real(q, "min", NAN, qmin) || !json_real(q, "scale", NAN, qscale) || !isfinite(*qmin) || !isfinite(*qscale)))
             return error_set(STATUS_FORMAT, "%s: weight '%s': quantization needs a finite min and scale", m->path, name);
     }
-    e->name = str_dup(m->mem, name);
-    return e->name ? STATUS_OK : error_status();
+    if (names && !(e->name = str_dup(names, name))) return error_status();
+    return STATUS_OK;
 }
 
 static int64_t wformat_bytes(wformat f) { return f == WF_F32 ? 4 : f == WF_U8 ? 1 : 2; }
@@ -198,7 +199,7 @@ static status load_weights(tfjs_model *m, const char *dir, const json_value *man
         total += ws->count;
         if (total > TFJS_MAX_WEIGHTS) return error_set(STATUS_FORMAT, "%s: more than %d weights", m->path, TFJS_MAX_WEIGHTS);
     }
-    W->e = arena_alloc(m->mem, (size_t)(total ? total : 1) * sizeof *W->e);
+    W->e = arena_alloc(W->mem, (size_t)(total ? total : 1) * sizeof *W->e);
     if (!W->e) return error_status();
     for (int g = 0; g < manifest->count; g++) {
         const json_value *ws = json_get(&manifest->items[g], "weights");
@@ -209,7 +210,7 @@ static status load_weights(tfjs_model *m, const char *dir, const json_value *man
             wformat f;
             double qmin = 0, qscale = 0;
             int64_t numel;
-            if (parse_weight(m, &ws->items[i], &e, &f, &qmin, &qscale, &numel) != STATUS_OK) return error_status();
+            if (parse_weight(m, &ws->items[i], &e, &f, &qmin, &qscale, &numel, NULL) != STATUS_OK) return error_status();
             need += numel * wformat_bytes(f);
         }
         if (need > TFJS_MAX_SHARD_BYTES) return error_set(STATUS_FORMAT, "%s: manifest group %d describes too many bytes", m->path, g);
@@ -225,9 +226,9 @@ static status load_weights(tfjs_model *m, const char *dir, const json_value *man
             wformat f;
             double qmin = 0, qscale = 0;
             int64_t numel;
-            if (parse_weight(m, &ws->items[i], e, &f, &qmin, &qscale, &numel) != STATUS_OK) { free(bytes); return error_status(); }
+            if (parse_weight(m, &ws->items[i], e, &f, &qmin, &qscale, &numel, W->mem) != STATUS_OK) { free(bytes); return error_status(); }
             int one = 1;
-            e->t = tensor_new(m->mem, e->ndim ? e->ndim : 1, e->ndim ? e->shape : &one);
+            e->t = tensor_new(W->mem, e->ndim ? e->ndim : 1, e->ndim ? e->shape : &one);
             if (!e->t) { free(bytes); return error_status(); }
             dequantise(e->t->data, bytes + off, numel, f, qmin, qscale);
             off += numel * wformat_bytes(f);
@@ -255,7 +256,9 @@ static wentry *weight_find(weights *W, const char *layer, const char *var) {
     return NULL;
 }
 
-/* The weight, checked to have `ndim` dims and the sizes given (-1: any). */
+/* The weight, checked to have `ndim` dims and the sizes given (-1: any), in the manifest's
+ * temporary arena; listed in the model's parameter table as `as` (the layer's own tensor:
+ * a copy, or a converted one) by param_add. */
 static tensor *weight_get(tfjs_model *m, weights *W, const char *layer, const char *var, int ndim, const int *want) {
     wentry *e = weight_find(W, layer, var);
     if (!e) { error_set(STATUS_FORMAT, "%s: layer '%s': no weight '%s/%s' in the manifest", m->path, layer, layer, var); return NULL; }
@@ -268,6 +271,25 @@ static tensor *weight_get(tfjs_model *m, weights *W, const char *layer, const ch
         return NULL;
     }
     return e->t;
+}
+
+/* Lists t (the model's own tensor) under "<layer>/<var>" in m->params (room for every
+ * manifest weight was made in build). */
+static tensor *param_add(tfjs_model *m, const char *layer, const char *var, tensor *t) {
+    if (!t) return NULL;
+    char key[2 * TFJS_MAX_NAME + 2];
+    snprintf(key, sizeof key, "%s/%s", layer, var);
+    const char *name = str_dup(m->mem, key);
+    if (!name) return NULL;
+    m->params.names[m->params.n] = name;
+    m->params.tensors[m->params.n++] = t;
+    return t;
+}
+
+/* A manifest weight copied into the model's arena and listed. */
+static tensor *weight_keep(tfjs_model *m, weights *W, const char *layer, const char *var, int ndim, const int *want) {
+    tensor *t = weight_get(m, W, layer, var, ndim, want);
+    return t ? param_add(m, layer, var, tensor_copy(m->mem, t)) : NULL;
 }
 
 /* ---- layers ---- */
@@ -360,12 +382,10 @@ static status parse_conv(tfjs_model *m, weights *W, tfjs_layer *L, const json_va
     if (!dw && json_get(cfg, "groups") && (!json_int(json_get(cfg, "groups"), 1, 1, &groups)))
         return layer_error(m, L->name, "grouped convolutions are not supported", NULL);
     tensor *k = weight_get(m, W, L->name, dw ? "depthwise_kernel" : "kernel", 4, (int[]){L->kh, L->kw, -1, dw ? mult : filters});
-    if (!k || !(L->w = kernel_to_oihw(m->mem, k, dw))) return error_status();
+    if (!k || !(L->w = param_add(m, L->name, dw ? "depthwise_kernel" : "kernel", kernel_to_oihw(m->mem, k, dw)))) return error_status();
     L->groups = dw ? k->shape[2] : 1;
     if (json_flag(cfg, "use_bias", true)) {
-        tensor *b = weight_get(m, W, L->name, "bias", 1, (int[]){L->w->shape[0]});
-        if (!b) return error_status();
-        L->b = b;
+        if (!(L->b = weight_keep(m, W, L->name, "bias", 1, (int[]){L->w->shape[0]}))) return error_status();
     }
     return STATUS_OK;
 }
@@ -379,15 +399,15 @@ static status parse_batchnorm(tfjs_model *m, weights *W, tfjs_layer *L, const js
     double eps;
     if (!json_real(cfg, "epsilon", 1e-3, &eps) || !(eps > 0)) return layer_error(m, L->name, "bad epsilon", NULL);
     L->eps = (float)eps;
-    tensor *mean = weight_get(m, W, L->name, "moving_mean", 1, (int[]){-1});
+    tensor *mean = weight_keep(m, W, L->name, "moving_mean", 1, (int[]){-1});
     if (!mean) return error_status();
     int c = mean->shape[0];
     L->mean = mean;
-    if (!(L->var = weight_get(m, W, L->name, "moving_variance", 1, (int[]){c}))) return error_status();
+    if (!(L->var = weight_keep(m, W, L->name, "moving_variance", 1, (int[]){c}))) return error_status();
     for (int i = 0; i < c; i++)
         if (!(L->var->data[i] >= 0)) return layer_error(m, L->name, "a negative or NaN moving_variance", NULL);
-    L->gamma = json_flag(cfg, "scale", true) ? weight_get(m, W, L->name, "gamma", 1, (int[]){c}) : tensor_fill(tensor_new(m->mem, 1, &c), 1.0f);
-    L->beta = json_flag(cfg, "center", true) ? weight_get(m, W, L->name, "beta", 1, (int[]){c}) : tensor_new(m->mem, 1, &c);
+    L->gamma = json_flag(cfg, "scale", true) ? weight_keep(m, W, L->name, "gamma", 1, (int[]){c}) : tensor_fill(tensor_new(m->mem, 1, &c), 1.0f);
+    L->beta = json_flag(cfg, "center", true) ? weight_keep(m, W, L->name, "beta", 1, (int[]){c}) : tensor_new(m->mem, 1, &c);
     return L->gamma && L->beta ? STATUS_OK : error_status();
 }
 
@@ -399,10 +419,10 @@ static status parse_dense(tfjs_model *m, weights *W, tfjs_layer *L, const json_v
     tensor *k = weight_get(m, W, L->name, "kernel", 2, (int[]){-1, units});
     if (!k) return error_status();
     int in = k->shape[0];
-    if (!(L->w = tensor_new(m->mem, 2, (int[]){units, in}))) return error_status();
+    if (!(L->w = param_add(m, L->name, "kernel", tensor_new(m->mem, 2, (int[]){units, in})))) return error_status();
     for (int i = 0; i < in; i++)
         for (int o = 0; o < units; o++) L->w->data[(int64_t)o * in + i] = k->data[(int64_t)i * units + o];
-    if (json_flag(cfg, "use_bias", true) && !(L->b = weight_get(m, W, L->name, "bias", 1, (int[]){units}))) return error_status();
+    if (json_flag(cfg, "use_bias", true) && !(L->b = weight_keep(m, W, L->name, "bias", 1, (int[]){units}))) return error_status();
     return STATUS_OK;
 }
 
@@ -618,7 +638,12 @@ static status build(tfjs_model *m, const char *dir, const json_value *root) {
     if (layers->count < 1 || layers->count > TFJS_MAX_LAYERS)
         return error_set(STATUS_FORMAT, "%s: %d layers (want 1 .. %d)", m->path, layers->count, TFJS_MAX_LAYERS);
     weights W = {0};
-    if (load_weights(m, dir, json_get(root, "weightsManifest"), &W) != STATUS_OK) return error_status();
+    if (!(W.mem = arena_new((size_t)4 << 20))) return error_set(STATUS_NOMEM, "%s: out of memory", m->path);
+    status st0 = load_weights(m, dir, json_get(root, "weightsManifest"), &W);
+    /* the parameter table: the layers' own tensors (OIHW kernels), under the manifest's names */
+    m->params.names = st0 == STATUS_OK ? arena_alloc(m->mem, (size_t)(W.n + 1) * sizeof(char *)) : NULL;
+    m->params.tensors = m->params.names ? arena_alloc(m->mem, (size_t)(W.n + 1) * sizeof(tensor *)) : NULL;
+    if (st0 != STATUS_OK || !m->params.tensors) { arena_free(W.mem); return error_status(); }
     m->n = layers->count;
     m->layers = arena_alloc(m->mem, (size_t)m->n * sizeof *m->layers);
     m->by_name = arena_alloc(m->mem, (size_t)m->n * sizeof(int));
@@ -655,6 +680,7 @@ static status build(tfjs_model *m, const char *dir, const json_value *root) {
     for (int i = 0; inb && i < m->n; i++) free(inb[i]);
     free(inb);
     free(ninb);
+    arena_free(W.mem);   /* the layers hold what they use */
     if (st == STATUS_OK) st = check_graph(m);
     if (st != STATUS_OK) return st;
     /* the output: output_layers[0], else the last layer */
@@ -666,12 +692,6 @@ static status build(tfjs_model *m, const char *dir, const json_value *root) {
         if (j < 0) return error_set(STATUS_FORMAT, "%s: output layer '%s' is not a layer", m->path, on ? on : "(not a string)");
         m->output = j;
     }
-    /* the parameter table: the manifest's tensors (Keras layouts) under their names */
-    m->params.n = W.n;
-    m->params.names = arena_alloc(m->mem, (size_t)(W.n ? W.n : 1) * sizeof(char *));
-    m->params.tensors = arena_alloc(m->mem, (size_t)(W.n ? W.n : 1) * sizeof(tensor *));
-    if (!m->params.names || !m->params.tensors) return error_status();
-    for (int i = 0; i < W.n; i++) { m->params.names[i] = W.e[i].name; m->params.tensors[i] = W.e[i].t; }
     return STATUS_OK;
 }
 

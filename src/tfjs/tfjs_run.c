@@ -73,12 +73,23 @@ static tensor *pool(arena *a, const tfjs_layer *L, tensor *x) {
         return op_max_pool2d(a, x, k, s, 0);
     }
     if (!padded) return op_avg_pool2d(a, x, k, s, 0);
-    /* TF's 'same' average counts only real pixels: pool the zero-padded input, divide by the
-     * pooled zero-padded ones (a constant map) */
-    tensor *ones = tensor_fill(tensor_new(a, 4, (int[]){1, 1, x->shape[2], x->shape[3]}), 1.0f);
-    tensor *num = op_avg_pool2d(a, op_pad(a, x, PAD_ZERO, t, bt, l, r), k, s, 0);
-    tensor *den = ones ? op_avg_pool2d(a, op_pad(a, ones, PAD_ZERO, t, bt, l, r), k, s, 0) : NULL;
-    return op_div(a, num, den);
+    /* TF's 'same' average counts only real pixels: the pool over zero padding (divided by
+     * k^2) times k^2 / (the real pixels in each window), a constant map (1, 1, OH, OW).
+     * Symmetric padding (odd k, stride 1: Inception's branches) pads inside the pool, with no
+     * padded copy of x. */
+    bool sym = t == bt && l == r && t == l && t <= k / 2;
+    tensor *sum = sym ? op_avg_pool2d(a, x, k, s, t) : op_avg_pool2d(a, op_pad(a, x, PAD_ZERO, t, bt, l, r), k, s, 0);
+    if (!sum) return NULL;
+    int oh = sum->shape[2], ow = sum->shape[3], h = x->shape[2], w = x->shape[3];
+    tensor *scale = tensor_new(a, 4, (int[]){1, 1, oh, ow});
+    if (!scale) return NULL;
+    for (int i = 0; i < oh; i++)
+        for (int j = 0; j < ow; j++) {
+            int y0 = i * s - t, x0 = j * s - l;
+            int ry = (y0 + k > h ? h : y0 + k) - (y0 < 0 ? 0 : y0), rx = (x0 + k > w ? w : x0 + k) - (x0 < 0 ? 0 : x0);
+            scale->data[i * ow + j] = (float)(k * k) / (float)(ry * rx);
+        }
+    return op_mul(a, sum, scale);
 }
 
 /* Keras' Flatten is channels-last: (N, C, H, W) -> (N, H W C) in (h, w, c) order. */
