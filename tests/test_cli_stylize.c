@@ -7,9 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "atelier/image.h"
+#include "atelier/featnet.h"
 #include "harness.h"
 
-#define SMALL " --size 48 --iterations 3 --multires 1 --style-layers relu1_1,relu2_1 --content-layers relu2_1 --quiet"
+#define SMALL " --net vgg19 --size 48 --iterations 3 --multires 1 --style-layers relu1_1,relu2_1 --content-layers relu2_1 --quiet"
 
 static bool write_picture(const char *name, int w, int h, int seed) {
     image *im = image_new(w, h, 3);
@@ -166,6 +167,40 @@ static void test_failure_keeps_existing_output(void) {
     free(after);
 }
 
+/* With no --net: the trained InceptionV3 when installed (recorded in the settings), else the
+ * built-in VGG-19 with a note saying how to install the networks; `atelier models` says
+ * which; a missing network named on the command line is one line and no output. */
+static void test_default_network(void) {
+    char out[8192], err[8192], cmd[2048];
+    char none[300], c[300], s[300];
+    snprintf(none, sizeof none, "%s", test_tmp_path("none"));
+    snprintf(c, sizeof c, "%s", test_tmp_path("c.png"));
+    snprintf(s, sizeof s, "%s", test_tmp_path("s.jpg"));
+    snprintf(cmd, sizeof cmd, "ATELIER_MODELS=%s XDG_DATA_HOME=%s HOME=%s " ATELIER_BIN " stylize %s -s %s -o %s --size 48 --iterations 2",
+             none, none, none, c, s, test_tmp_path("fallback.png"));
+    CHECK_MSG(test_shell(cmd, out, err) == 0 && strstr(err, "install-models.sh"), "%s", err);
+    image *im = image_read(test_tmp_path("fallback.png"), NULL);
+    CHECK(im && strstr(image_text_get(im, "atelier.settings"), "\"network\": \"vgg19 (built-in)\""));
+    image_free(im);
+    snprintf(cmd, sizeof cmd, ATELIER_BIN " stylize %s -s %s -o %s --net no_such_net --quiet", test_tmp_path("c.png"),
+             test_tmp_path("s.jpg"), test_tmp_path("nonet.png"));
+    CHECK(test_shell(cmd, out, err) == 1 && test_count_lines(err) == 1 && strstr(err, "no_such_net") && !exists("nonet.png"));
+    CHECK(test_shell(ATELIER_BIN " models", out, err) == 0 && strstr(out, "vgg19") && strstr(out, "inception_v3"));
+    char dir[4096];
+    if (!featnet_find("inception_v3", NULL, dir, sizeof dir)) { test_skip("inception_v3 is not installed"); return; }
+    snprintf(cmd, sizeof cmd, ATELIER_BIN " stylize %s -s %s -o %s --size 48 --iterations 3 --quiet", test_tmp_path("c.png"),
+             test_tmp_path("s.jpg"), test_tmp_path("trained.png"));
+    CHECK_MSG(test_shell(cmd, out, err) == 0 && !err[0], "%s", err);
+    im = image_read(test_tmp_path("trained.png"), NULL);
+    const char *set = im ? image_text_get(im, "atelier.settings") : NULL;
+    CHECK_MSG(set && strstr(set, "\"network\": \"inception_v3 (input [0, 1], reflect pad 16, blur on)\"") &&
+              strstr(set, "\"content_layers\": \"mixed1\""), "settings: %s", set ? set : "(none)");
+    CHECK(im && im->w == 48 && im->h == 36);
+    image_free(im);
+    CHECK(test_shell(ATELIER_BIN " models show inception_v3 --size 96 | grep -E 'mixed10|dense_3'", out, err) == 0 && strstr(out, "mixed10") && strstr(out, "cannot run at this size") &&
+          strstr(out, "(1, 2048, 1, 1)"));
+}
+
 int main(void) {
     if (!test_make_dir() || !write_picture("c.png", 64, 48, 1) || !write_picture("s.jpg", 48, 48, 2)) {
         fprintf(stderr, "cannot write the test pictures: %s\n", error_message());
@@ -173,6 +208,7 @@ int main(void) {
     }
     RUN(test_help);
     RUN(test_run_writes_provenance_log_and_snapshots);
+    RUN(test_default_network);
     RUN(test_same_command_same_bytes);
     RUN(test_bad_inputs);
     RUN(test_failure_keeps_existing_output);

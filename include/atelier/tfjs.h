@@ -97,4 +97,9 @@ const char *tfjs_output_name(const tfjs_model *m);
 status tfjs_forward(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names,
                     tensor **outs);
 
+/* The same, but a layer that cannot run at this size (a classifier head sized for another
+ * input), and everything after it, gives NULL in outs instead of failing the call. */
+status tfjs_forward_partial(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names,
+                            tensor **outs);
+
 #endif

@@ -55,13 +55,14 @@ static int show(const char *spec, const char *dir, int size) {
     bool was = autograd_set(false);
     int rc = 0;
     for (int i = 0; names && i < n; i++) names[i] = tfjs_layer_name(m, i);
-    if (!names || !outs || !x || tfjs_forward(m, a, x, n, names, outs) != STATUS_OK) {
+    if (!names || !outs || !x || tfjs_forward_partial(m, a, x, n, names, outs) != STATUS_OK) {
         fprintf(stderr, "atelier %s: %s at %dx%d: %s\n", CMD, featnet_name(f), w, h, error_message());
         rc = 1;
     }
     for (int i = 0; !rc && i < n; i++) {
         char buf[64];
-        printf("  %-32s %-24s %s\n", names[i], tfjs_layer_class(m, i), tensor_shape_str(outs[i], buf));
+        printf("  %-32s %-24s %s\n", names[i], tfjs_layer_class(m, i),
+               outs[i] ? tensor_shape_str(outs[i], buf) : "(cannot run at this size)");
     }
     free(names);
     free(outs);

@@ -56,6 +56,6 @@ struct tfjs_model {
 };
 
 /* tfjs_run.c */
-status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names, tensor **outs);
+status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names, tensor **outs, bool partial);
 
 #endif

@@ -748,5 +748,10 @@ void tfjs_input_shape(const tfjs_model *m, int *h, int *w, int *c) {
 
 status tfjs_forward(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names, tensor **outs) {
     if (!m || !a || !x || n < 1 || !names || !outs) return error_set(STATUS_ARG, "tfjs_forward: bad arguments");
-    return tfjs_run(m, a, x, n, names, outs);
+    return tfjs_run(m, a, x, n, names, outs, false);
+}
+
+status tfjs_forward_partial(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names, tensor **outs) {
+    if (!m || !a || !x || n < 1 || !names || !outs) return error_set(STATUS_ARG, "tfjs_forward_partial: bad arguments");
+    return tfjs_run(m, a, x, n, names, outs, true);
 }

@@ -191,7 +191,7 @@ static bool plain_relu(const tfjs_layer *L) {
            (L->kind == TFJS_RELU && L->max_value < 0 && L->slope == 0);
 }
 
-status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names, tensor **outs) {
+status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *const *names, tensor **outs, bool partial) {
     int *idx = malloc((size_t)n * sizeof(int));
     bool *want = calloc((size_t)m->n, sizeof(bool)), *need = calloc((size_t)m->n, sizeof(bool));
     tensor **val = calloc((size_t)m->n, sizeof(tensor *));
@@ -210,6 +210,9 @@ status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *con
     for (int i = 0; st == STATUS_OK && i < m->n; i++) {
         const tfjs_layer *L = &m->layers[i];
         if (!need[i] || val[i]) continue;
+        bool inputs_ok = true;
+        for (int k = 0; k < L->nin; k++) inputs_ok = inputs_ok && val[L->in[k]];
+        if (partial && !inputs_ok) continue;   /* after a layer that failed */
         if (L->fold >= 0 && !want[i] && need[L->fold] && val[L->in[0]]) {
             /* conv + batch norm (+ ReLU) as one convolution with the norm folded in */
             int bn = L->fold, next = want[bn] ? -1 : sole_next(m, bn);
@@ -223,6 +226,7 @@ status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *con
             continue;
         }
         if (!(val[i] = layer_forward(a, m, L, val, x))) {
+            if (partial) { error_clear(); continue; }
             st = error_status() != STATUS_OK ? error_status() : error_set(STATUS_ARG, "%s: layer '%s' failed", m->path, L->name);
             if (error_message()[0] && !strstr(error_message(), L->name)) {
                 /* name the layer in front of an op's message */
@@ -235,6 +239,7 @@ status tfjs_run(const tfjs_model *m, arena *a, tensor *x, int n, const char *con
         }
     }
     for (int k = 0; st == STATUS_OK && k < n; k++) outs[k] = val[idx[k]];
+    if (partial && st == STATUS_OK && n && !outs[0] && !val[m->input]) st = error_set(STATUS_ARG, "%s: no layer could run", m->path);
     free(idx); free(want); free(need); free(val);
     return st;
 }
