@@ -198,24 +198,34 @@ const char *stylize_default_net(const char *dir) {
 
 vgg_pool stylize_default_pool(bool builtin) { (void)builtin; return VGG_POOL_MAX; }
 
+/* The next "name[:weight]" of a comma list at *p into item (64 bytes) and *w (1 when not
+ * given); advances *p. 1: an item, 0: the end, -1: a malformed list (error set). */
+static int next_layer(const char *list, const char **p, char item[64], float *w) {
+    if (!**p) return 0;
+    size_t len = strcspn(*p, ",");
+    if (len == 0 || len >= 64) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
+    memcpy(item, *p, len);
+    item[len] = 0;
+    *p += len;
+    if (**p == ',' && !*++*p) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
+    *w = 1.0f;
+    char *colon = strchr(item, ':');
+    if (colon) {
+        char *e;
+        *colon = 0;
+        *w = strtof(colon + 1, &e);
+        if (*e || !(*w > 0) || !isfinite(*w)) { error_set(STATUS_ARG, "bad layer weight in '%s' (want a positive number: relu3_1:0.5)", list); return -1; }
+    }
+    return 1;
+}
+
 int stylize_parse_layers(const char *list, int *index, float *weight, int max) {
     if (!list || !*list) { error_set(STATUS_ARG, "empty layer list"); return -1; }
-    int n = 0;
-    for (const char *p = list; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char item[64];
-        if (len == 0 || len >= sizeof item) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
-        memcpy(item, p, len);
-        item[len] = 0;
-        float w = 1.0f;
-        char *colon = strchr(item, ':');
-        if (colon) {
-            char *e;
-            *colon = 0;
-            w = strtof(colon + 1, &e);
-            if (*e || !(w > 0) || !isfinite(w)) { error_set(STATUS_ARG, "bad layer weight in '%s' (want relu3_1:0.5)", list); return -1; }
-        }
+    int n = 0, r;
+    char item[64];
+    float w;
+    for (const char *p = list; (r = next_layer(list, &p, item, &w)) != 0;) {
+        if (r < 0) return -1;
         int idx = vgg19_layer_index(item);
         if (idx < 0) { error_set(STATUS_ARG, "unknown layer '%s' (relu1_1 .. relu5_4)", item); return -1; }
         for (int k = 0; k < n; k++)
@@ -223,8 +233,6 @@ int stylize_parse_layers(const char *list, int *index, float *weight, int max) {
         if (n == max) { error_set(STATUS_ARG, "more than %d layers in '%s'", max, list); return -1; }
         index[n] = idx;
         weight[n++] = w;
-        p = end ? end + 1 : p + len;
-        if (end && !*p) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
     }
     return n;
 }
@@ -281,21 +289,11 @@ static int parse_names(stylize_state *s, const char *list, int first, float *wei
         return n;
     }
     if (!list || !*list) { error_set(STATUS_ARG, "empty layer list"); return -1; }
-    int n = 0;
-    for (const char *p = list; *p;) {
-        size_t len = strcspn(p, ",");
-        char item[64];
-        if (len == 0 || len >= sizeof item) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
-        memcpy(item, p, len);
-        item[len] = 0;
-        float w = 1.0f;
-        char *colon = strchr(item, ':');
-        if (colon) {
-            char *e;
-            *colon = 0;
-            w = strtof(colon + 1, &e);
-            if (*e || !(w > 0) || !isfinite(w)) { error_set(STATUS_ARG, "bad layer weight in '%s' (want mixed0:0.5)", list); return -1; }
-        }
+    int n = 0, r;
+    char item[64];
+    float w;
+    for (const char *p = list; (r = next_layer(list, &p, item, &w)) != 0;) {
+        if (r < 0) return -1;
         if (!featnet_has_layer(s->net->fn, item)) {
             error_set(STATUS_ARG, "unknown layer '%s' (%s has no such layer: `atelier models show %s` lists them)", item,
                       featnet_name(s->net->fn), featnet_name(s->net->fn));
@@ -306,8 +304,6 @@ static int parse_names(stylize_state *s, const char *list, int first, float *wei
         if (n == STYLIZE_MAX_LAYERS) { error_set(STATUS_ARG, "more than %d layers in '%s'", STYLIZE_MAX_LAYERS, list); return -1; }
         snprintf(s->lname[first + n], sizeof s->lname[0], "%s", item);
         weight[n++] = w;
-        p += len;
-        if (*p == ',' && !*++p) { error_set(STATUS_ARG, "bad layer list '%s'", list); return -1; }
     }
     return n;
 }

@@ -73,6 +73,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import goldenlib  # noqa: E402
+
 SUPPORTED = ("InputLayer", "Conv2D", "DepthwiseConv2D", "BatchNormalization", "Activation", "ReLU",
              "Add", "Concatenate", "MaxPooling2D", "AveragePooling2D", "ZeroPadding2D",
              "GlobalAveragePooling2D", "Flatten", "Dense", "Dropout", "Reshape")
@@ -107,24 +110,8 @@ def read_safetensors(path):
 
 
 def write_safetensors(path, tensors, metadata):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        arr = np.ascontiguousarray(t.detach().to(torch.float32).cpu().numpy(), dtype="<f4")
-        data = arr.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-    print(f"wrote {path}: {len(tensors)} tensors, {os.path.getsize(path)} bytes")
+    """F32 safetensors (the goldens' writer, tools/goldenlib.py)."""
+    goldenlib.save(path, tensors, {str(k): str(v) for k, v in metadata.items()})
 
 
 # ---------------------------------------------------------------- model.json + shards
