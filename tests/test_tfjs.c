@@ -368,6 +368,33 @@ static void test_featnet_tfjs_input(void) {
     error_clear();
 }
 
+/* The blur exists to hide a 2-pixel checkerboard from the network (and from its gradient):
+ * 0.5 +- 0.25 in a checkerboard must look exactly like flat 0.5 with it on, and not with it
+ * off. ([1 2 1]/4 maps an alternating row to 0; reflection keeps the alternation.) */
+static void test_featnet_blur_hides_checkerboard(void) {
+    if (!have_fixture(TINY "/model.json")) return;
+    featnet *f = featnet_open(TINY, NULL, NULL);
+    CHECK_OK(f);
+    if (!f) return;
+    arena *a = arena_new(8 << 20);
+    tensor *flat = tensor_fill(tensor_new(a, 4, (int[]){1, 3, 19, 23}), 0.5f), *check = tensor_new(a, 4, (int[]){1, 3, 19, 23});
+    for (int64_t i = 0; i < check->numel; i++) {
+        int y = (int)(i / 23 % 19), x = (int)(i % 23);
+        check->data[i] = (x + y) % 2 ? 0.75f : 0.25f;
+    }
+    const char *layer = "conv_a";
+    tensor *yf, *yc;
+    for (int blur = 1; blur >= 0; blur--) {
+        CHECK(featnet_set_blur(f, blur) == STATUS_OK);
+        CHECK(featnet_forward(f, a, flat, 1, &layer, &yf) == STATUS_OK && featnet_forward(f, a, check, 1, &layer, &yc) == STATUS_OK);
+        double e = rel_err(yc, yf);
+        if (blur) CHECK_MSG(e < 1e-6, "with the blur the checkerboard still shows: %.3g", e);
+        else CHECK_MSG(e > 1e-2, "without the blur the checkerboard should show: %.3g", e);
+    }
+    arena_free(a);
+    featnet_free(f);
+}
+
 /* ---- the installed nsfwjs networks ---- */
 
 static void real_model(const char *name) {
@@ -395,6 +422,7 @@ int main(void) {
     RUN(test_mutated_model_json);
     RUN(test_featnet_vgg_is_vgg);
     RUN(test_featnet_tfjs_input);
+    RUN(test_featnet_blur_hides_checkerboard);
     RUN(test_inception_v3_agrees_with_tfjs);
     RUN(test_mobilenet_v2_agrees_with_tfjs);
     return test_finish();
