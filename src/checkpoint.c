@@ -57,6 +57,12 @@ static void state_free(char **names, tensor **ts, int n) {
 
 status checkpoint_save(const char *path, const char *const *names, tensor *const *ts, int n,
                        optim *opt, int64_t step) {
+    return checkpoint_save_meta(path, names, ts, n, opt, step, NULL, 0);
+}
+
+status checkpoint_save_meta(const char *path, const char *const *names, tensor *const *ts, int n,
+                            optim *opt, int64_t step, const char *const *kv, int nkv) {
+    if (nkv < 0 || nkv > 64) return error_set(STATUS_ARG, "checkpoint_save: %d metadata pairs (at most 64)", nkv);
     if (!path || n < 0 || step < 0)
         return error_set(STATUS_ARG, "checkpoint_save: bad path, tensor count or step (%" PRId64 ")", step);
     char **snames;
@@ -75,10 +81,11 @@ status checkpoint_save(const char *path, const char *const *names, tensor *const
     char step_str[32], osteps_str[32];
     snprintf(step_str, sizeof step_str, "%" PRId64, step);
     snprintf(osteps_str, sizeof osteps_str, "%" PRId64, opt ? optim_steps(opt) : 0);
-    const char *meta[] = {"format", CHECKPOINT_FORMAT, "version", CHECKPOINT_VERSION,
-                          "step", step_str, "optim", opt ? optim_name(opt) : "none",
-                          "optim_steps", osteps_str};
-    s = safetensors_save(path, all_names, all_ts, n + ns, meta, 5);
+    const char *meta[2 * (5 + 64)] = {"format", CHECKPOINT_FORMAT, "version", CHECKPOINT_VERSION,
+                                      "step", step_str, "optim", opt ? optim_name(opt) : "none",
+                                      "optim_steps", osteps_str};
+    for (int i = 0; i < 2 * nkv; i++) meta[10 + i] = kv[i];
+    s = safetensors_save(path, all_names, all_ts, n + ns, meta, 5 + nkv);
 done:
     free(all_names);
     free(all_ts);

@@ -62,7 +62,7 @@ tensor *table_add(model_params *p, arena *a, bool grad, int ndim, const int *sha
 
 /* PyTorch's default for conv layers: weight kaiming uniform with a = sqrt(5), i.e. within
  * 1/sqrt(fan_in), and bias uniform within 1/sqrt(fan_in). */
-static void init_torch_default_conv(tensor *w, tensor *b, rng *r) {
+void init_torch_default_conv(tensor *w, tensor *b, rng *r) {
     int fan_in, fan_out;
     init_fans(w, &fan_in, &fan_out);
     init_kaiming_uniform(w, r, sqrtf(5.0f), false);
@@ -120,7 +120,6 @@ status vgg19_init(vgg19 *m, arena *params, uint64_t seed, vgg_pool pool, const c
  * the layer's input), and the work arena is reset. Peak memory: one layer's intermediates
  * plus two activations, instead of every activation of the network. With gradients on,
  * everything stays in the caller's arena for backward and these calls change nothing. */
-typedef struct layer_seq { arena *out, *work, *hold[2]; int cur; bool on; } layer_seq;
 
 /* The scratch arenas, one set per thread, kept between calls: an inference loop then runs
  * in memory that is already mapped (no page faults per image). */
@@ -136,7 +135,7 @@ static void scratch_free(void *set) {
 
 static void scratch_key_new(void) { pthread_key_create(&g_scratch_key, scratch_free); }
 
-static void seq_begin(layer_seq *s, arena *out) {
+void layer_seq_begin(layer_seq *s, arena *out) {
     *s = (layer_seq){.out = out, .on = !autograd_enabled()};
     if (!s->on) return;
     if (!g_scratch[0]) {
@@ -151,25 +150,25 @@ static void seq_begin(layer_seq *s, arena *out) {
 }
 
 /* The arena the current layer computes its intermediates in. */
-static arena *seq_arena(const layer_seq *s) { return s->on ? s->work : s->out; }
+arena *layer_seq_arena(const layer_seq *s) { return s->on ? s->work : s->out; }
 
 /* The arena the current layer's last op writes its output to: the holding arena that does
  * not hold the layer's input (emptied now). */
-static arena *seq_output(layer_seq *s) {
+arena *layer_seq_output(layer_seq *s) {
     if (!s->on) return s->out;
     s->cur ^= 1;
     arena_reset(s->hold[s->cur]);
     return s->hold[s->cur];
 }
 
-/* The layer is done: t (made in seq_output's arena) is kept, its intermediates dropped. */
-static tensor *seq_keep(layer_seq *s, tensor *t) {
+/* The layer is done: t (made in layer_seq_output's arena) is kept, its intermediates dropped. */
+tensor *layer_seq_keep(layer_seq *s, tensor *t) {
     if (s->on) arena_reset(s->work);
     return t;
 }
 
 /* The network's result t, in the caller's arena; the scratch arenas are emptied. */
-static tensor *seq_end(layer_seq *s, tensor *t) {
+tensor *layer_seq_end(layer_seq *s, tensor *t) {
     if (!s->on) return t;
     tensor *r = t ? tensor_copy(s->out, t) : NULL;
     for (int i = 0; i < 3; i++) arena_reset(g_scratch[i]);
@@ -193,16 +192,16 @@ status vgg19_forward(const vgg19 *m, arena *a, tensor *x, int n, const char *con
     o.pad = 1;
     tensor *h = x;
     layer_seq s;
-    seq_begin(&s, a);
-    arena *w = seq_arena(&s);
+    layer_seq_begin(&s, a);
+    arena *w = layer_seq_arena(&s);
     for (int i = 0; i <= deepest && h; i++) {
         if (vgg_pool_before(i))
             h = m->pool == VGG_POOL_MAX ? op_max_pool2d(w, h, 2, 2, 0) : op_avg_pool2d(w, h, 2, 2, 0);
-        h = seq_keep(&s, op_conv2d_relu(seq_output(&s), h, m->w[i], m->b[i], o));  // (N, OC, H', W')
+        h = layer_seq_keep(&s, op_conv2d_relu(layer_seq_output(&s), h, m->w[i], m->b[i], o));  // (N, OC, H', W')
         for (int k = 0; k < n && h; k++)
             if (idx[k] == i) outs[k] = s.on ? tensor_copy(a, h) : h;  /* requested: the caller's */
     }
-    seq_end(&s, NULL);
+    layer_seq_end(&s, NULL);
     return h ? STATUS_OK : error_status();
 }
 
@@ -277,13 +276,13 @@ static tensor *in_relu(arena *out, tensor *x, const norm_weights *nw) {
  * writes straight into the layer's output arena and the norm runs over it in place: no
  * activation but the layer's output (at 1024 px the 32-channel layers are 128 MB each). */
 static tensor *conv_in_relu(layer_seq *s, tensor *x, const conv_weights *cw, int stride, const norm_weights *nw) {
-    arena *w = seq_arena(s), *o = seq_output(s);
+    arena *w = layer_seq_arena(s), *o = layer_seq_output(s);
     if (!s->on) return in_relu(o, reflect_conv(w, x, cw, stride), nw);
     int pad = cw->w->shape[2] / 2;
     conv2d_opts co = conv2d_defaults();
     co.stride = stride;
     tensor *y = op_conv2d(o, op_pad(w, x, PAD_REFLECT, pad, pad, pad, pad), cw->w, cw->b, co);
-    return seq_keep(s, op_instance_norm_relu_inplace(y, nw->gamma, nw->beta, 1e-5f));
+    return layer_seq_keep(s, op_instance_norm_relu_inplace(y, nw->gamma, nw->beta, 1e-5f));
 }
 
 /* UpsampleConvLayer + instance norm + ReLU: nearest x2, reflection pad, conv. The
@@ -291,19 +290,19 @@ static tensor *conv_in_relu(layer_seq *s, tensor *x, const conv_weights *cw, int
  * arena until then (the largest tensors of the network: at 1024 px, 256 MB each), and the
  * conv then writes its output there, normalised in place. */
 static tensor *up_layer(layer_seq *s, tensor *h, const conv_weights *cw, const norm_weights *nw) {
-    arena *w = seq_arena(s), *o = seq_output(s);
+    arena *w = layer_seq_arena(s), *o = layer_seq_output(s);
     int pad = cw->w->shape[2] / 2;
     tensor *padded = op_pad(w, op_upsample(o, h, UPSAMPLE_NEAREST, 2), PAD_REFLECT, pad, pad, pad, pad);
     if (!s->on) return in_relu(o, op_conv2d(w, padded, cw->w, cw->b, conv2d_defaults()), nw);
     arena_reset(o);  /* drops the upsampled tensor */
     tensor *y = op_conv2d(o, padded, cw->w, cw->b, conv2d_defaults());
-    return seq_keep(s, op_instance_norm_relu_inplace(y, nw->gamma, nw->beta, 1e-5f));
+    return layer_seq_keep(s, op_instance_norm_relu_inplace(y, nw->gamma, nw->beta, 1e-5f));
 }
 
 tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
     layer_seq s;
-    seq_begin(&s, a);
-    arena *w = seq_arena(&s);  /* the caller's arena when training: see layer_seq */
+    layer_seq_begin(&s, a);
+    arena *w = layer_seq_arena(&s);  /* the caller's arena when training: see layer_seq */
     tensor *h = conv_in_relu(&s, x, &m->conv1, 1, &m->in1);
     h = conv_in_relu(&s, h, &m->conv2, 2, &m->in2);
     h = conv_in_relu(&s, h, &m->conv3, 2, &m->in3);
@@ -311,11 +310,11 @@ tensor *johnson_forward(const johnson_net *m, arena *a, tensor *x) {
         tensor *r = in_relu(w, reflect_conv(w, h, &m->res[i].conv1, 1), &m->res[i].in1);
         r = op_instance_norm(w, reflect_conv(w, r, &m->res[i].conv2, 1),
                              m->res[i].in2.gamma, m->res[i].in2.beta, 1e-5f);
-        h = seq_keep(&s, op_add(seq_output(&s), h, r));
+        h = layer_seq_keep(&s, op_add(layer_seq_output(&s), h, r));
     }
     h = up_layer(&s, h, &m->deconv1, &m->in4);                          // (N, 64, H/2, W/2)
     h = up_layer(&s, h, &m->deconv2, &m->in5);                          // (N, 32, H, W)
-    return seq_end(&s, reflect_conv(w, h, &m->deconv3, 1));             // (N, 3, H, W)
+    return layer_seq_end(&s, reflect_conv(w, h, &m->deconv3, 1));             // (N, 3, H, W)
 }
 
 /* ---- AdaIN ---- */
@@ -353,16 +352,16 @@ tensor *adain_forward(const adain_net *m, arena *a, tensor *content, tensor *sty
         t = op_add(a, op_mul_scalar(a, t, alpha), op_mul_scalar(a, fc, 1.0f - alpha));
     conv2d_opts o = conv2d_defaults();
     layer_seq s;
-    seq_begin(&s, a);
-    arena *w = seq_arena(&s);  /* the caller's arena when training: see layer_seq */
+    layer_seq_begin(&s, a);
+    arena *w = layer_seq_arena(&s);  /* the caller's arena when training: see layer_seq */
     for (int i = 0; i < ADAIN_DECODER_CONVS && t; i++) {
         if (dec_up_before(i)) t = op_upsample(w, t, UPSAMPLE_NEAREST, 2);
         tensor *padded = op_pad(w, t, PAD_REFLECT, 1, 1, 1, 1);
-        arena *out = seq_output(&s);
-        t = seq_keep(&s, i < ADAIN_DECODER_CONVS - 1 ? op_conv2d_relu(out, padded, m->w[i], m->b[i], o)
+        arena *out = layer_seq_output(&s);
+        t = layer_seq_keep(&s, i < ADAIN_DECODER_CONVS - 1 ? op_conv2d_relu(out, padded, m->w[i], m->b[i], o)
                                                      : op_conv2d(out, padded, m->w[i], m->b[i], o));
     }
-    return seq_end(&s, t);                                       // (N, 3, H, W)
+    return layer_seq_end(&s, t);                                       // (N, 3, H, W)
 }
 
 /* ---- DCGAN ---- */

@@ -25,14 +25,44 @@ static void norm_dims(const tensor *x, int *n, int *c, int *hw) {
     *hw = x->shape[2] * x->shape[3];
 }
 
-/* A per-channel tensor p (C), if present, must have exactly x's C entries. */
+/* A per-channel tensor p (C), if present, must have exactly x's C entries; where
+ * per_sample (instance norm), (N, C) is also taken: one row per sample (conditional
+ * instance norm, Dumoulin et al. 2017). */
 static bool norm_check_channel(const char *op, const char *what, const tensor *p,
-                               const tensor *x) {
+                               const tensor *x, bool per_sample) {
     char bp[64], bx[64];
     if (!p || (p->ndim == 1 && p->shape[0] == x->shape[1])) return true;
+    if (per_sample && p->ndim == 2 && p->shape[0] == x->shape[0] && p->shape[1] == x->shape[1]) return true;
     error_set(STATUS_SHAPE, "%s: %s %s does not match x %s with %d channels", op, what,
               tensor_shape_str(p, bp), tensor_shape_str(x, bx), x->shape[1]);
     return false;
+}
+
+/* Sample b's row of a per-channel array: the whole (C) array, or row b of (N, C). */
+static float *norm_row(const tensor *p, float *data, int b, int c) {
+    return !data ? NULL : p->ndim == 2 ? data + (int64_t)b * c : data;
+}
+
+static bool norm_per_sample(const tensor *gamma, const tensor *beta) {
+    return (gamma && gamma->ndim == 2) || (beta && beta->ndim == 2);
+}
+
+/* The instance norm kernel, over the whole batch at once when gamma and beta are shared,
+ * else sample by sample with each sample's row. */
+static void instance_norm_run(float *y, float *mean, float *rstd, const float *x, const tensor *gamma,
+                              const tensor *beta, int n, int c, int hw, float eps) {
+    const backend *be = backend_current();
+    if (!norm_per_sample(gamma, beta)) {
+        be->instance_norm_forward(y, mean, rstd, x, gamma ? gamma->data : NULL, beta ? beta->data : NULL,
+                                  n, c, hw, eps);
+        return;
+    }
+    for (int b = 0; b < n; b++) {
+        int64_t off = (int64_t)b * c * hw;
+        be->instance_norm_forward(y + off, mean + (int64_t)b * c, rstd + (int64_t)b * c, x + off,
+                                  gamma ? norm_row(gamma, gamma->data, b, c) : NULL,
+                                  beta ? norm_row(beta, beta->data, b, c) : NULL, 1, c, hw, eps);
+    }
 }
 
 /* Builds y with src = {x, gamma?, beta?} and, when it records, a norm_saved with `nstat`
@@ -63,9 +93,21 @@ static void instance_norm_backward(tensor *y) {
     tensor *x = y->src[0], *gamma = norm_src(y, s->gamma_at), *beta = norm_src(y, s->beta_at);
     int n, c, hw;
     norm_dims(x, &n, &c, &hw);
-    backend_current()->instance_norm_backward(
-        ops_grad_or_null(x), ops_grad_or_null(gamma), ops_grad_or_null(beta), y->grad, x->data,
-        s->mean, s->rstd, gamma ? gamma->data : NULL, n, c, hw);
+    const backend *be = backend_current();
+    float *dx = ops_grad_or_null(x), *dg = gamma ? ops_grad_or_null(gamma) : NULL,
+          *db = beta ? ops_grad_or_null(beta) : NULL;
+    if (!norm_per_sample(gamma, beta)) {
+        be->instance_norm_backward(dx, dg, db, y->grad, x->data, s->mean, s->rstd,
+                                   gamma ? gamma->data : NULL, n, c, hw);
+        return;
+    }
+    for (int b = 0; b < n; b++) {   /* (N, C) rows: each sample's gradient to its own row */
+        int64_t off = (int64_t)b * c * hw;
+        be->instance_norm_backward(dx ? dx + off : NULL, gamma ? norm_row(gamma, dg, b, c) : NULL,
+                                   beta ? norm_row(beta, db, b, c) : NULL, y->grad + off, x->data + off,
+                                   s->mean + (int64_t)b * c, s->rstd + (int64_t)b * c,
+                                   gamma ? norm_row(gamma, gamma->data, b, c) : NULL, 1, c, hw);
+    }
 }
 
 /* relu(instance_norm): dy masked in place (ops_act_mask), then instance norm's, which
@@ -79,7 +121,7 @@ static tensor *instance_norm_op(arena *a, tensor *x, tensor *gamma, tensor *beta
     char bx[64];
     const char *name = relu ? "instance_norm_relu" : "instance_norm";
     if (!x || !ops_check_ndim(name, "x", x, 4)) return NULL;
-    if (!norm_check_channel(name, "gamma", gamma, x) || !norm_check_channel(name, "beta", beta, x)) return NULL;
+    if (!norm_check_channel(name, "gamma", gamma, x, true) || !norm_check_channel(name, "beta", beta, x, true)) return NULL;
     int n, c, hw;
     norm_dims(x, &n, &c, &hw);
     if (hw < 2) {  /* one value per plane normalises to 0: always a mistake (PyTorch refuses) */
@@ -92,8 +134,7 @@ static tensor *instance_norm_op(arena *a, tensor *x, tensor *gamma, tensor *beta
     if (!y) return NULL;
     norm_saved *s = y->saved;
     const backend *be = backend_current();
-    be->instance_norm_forward(y->data, s->mean, s->rstd, x->data, gamma ? gamma->data : NULL,
-                              beta ? beta->data : NULL, n, c, hw, eps);
+    instance_norm_run(y->data, s->mean, s->rstd, x->data, gamma, beta, n, c, hw, eps);
     if (relu) be->unary_forward(UNOP_RELU, y->data, y->data, y->numel, 0);   /* in place */
     return y;
 }
@@ -115,7 +156,7 @@ tensor *op_instance_norm_relu_inplace(tensor *x, tensor *gamma, tensor *beta, fl
         error_set(STATUS_ARG, "%s: x is part of a graph (inference only: turn autograd off)", name);
         return NULL;
     }
-    if (!norm_check_channel(name, "gamma", gamma, x) || !norm_check_channel(name, "beta", beta, x)) return NULL;
+    if (!norm_check_channel(name, "gamma", gamma, x, true) || !norm_check_channel(name, "beta", beta, x, true)) return NULL;
     int n, c, hw;
     norm_dims(x, &n, &c, &hw);
     if (hw < 2) {
@@ -128,8 +169,7 @@ tensor *op_instance_norm_relu_inplace(tensor *x, tensor *gamma, tensor *beta, fl
         return NULL;
     }
     const backend *be = backend_current();
-    be->instance_norm_forward(x->data, stats, stats + n * c, x->data, gamma ? gamma->data : NULL,
-                              beta ? beta->data : NULL, n, c, hw, eps);   /* y may be x: per plane */
+    instance_norm_run(x->data, stats, stats + n * c, x->data, gamma, beta, n, c, hw, eps);  /* y may be x: per plane */
     be->unary_forward(UNOP_RELU, x->data, x->data, x->numel, 0);
     free(stats);
     return x;
@@ -162,10 +202,10 @@ static bool batch_norm_check(tensor *x, tensor *gamma, tensor *beta, tensor *run
                              tensor *running_var, bool training) {
     char bx[64];
     const char *op = "batch_norm";
-    if (!ops_check_ndim(op, "x", x, 4) || !norm_check_channel(op, "gamma", gamma, x) ||
-        !norm_check_channel(op, "beta", beta, x) ||
-        !norm_check_channel(op, "running_mean", running_mean, x) ||
-        !norm_check_channel(op, "running_var", running_var, x))
+    if (!ops_check_ndim(op, "x", x, 4) || !norm_check_channel(op, "gamma", gamma, x, false) ||
+        !norm_check_channel(op, "beta", beta, x, false) ||
+        !norm_check_channel(op, "running_mean", running_mean, x, false) ||
+        !norm_check_channel(op, "running_var", running_var, x, false))
         return false;
     if (training && (int64_t)x->shape[0] * x->shape[2] * x->shape[3] < 2) {
         error_set(STATUS_SHAPE, "batch_norm: x %s has 1 value per channel; training needs more",

@@ -184,12 +184,14 @@ static stylize_opts recipe_defaults(const net_recipe *r) {
 
 stylize_opts stylize_trained_defaults(void) { return recipe_defaults(&g_recipes[0]); }
 
-stylize_opts stylize_net_defaults(const stylize_net *net) {
-    if (featnet_get_kind(net->fn) == FEATNET_VGG19) return stylize_defaults(featnet_builtin(net->fn));
-    const net_recipe *r = recipe_of(net->fn);
+stylize_opts stylize_featnet_defaults(const featnet *fn) {
+    if (featnet_get_kind(fn) == FEATNET_VGG19) return stylize_defaults(featnet_builtin(fn));
+    const net_recipe *r = recipe_of(fn);
     /* a user's network: the plain algorithm; its layers must be given */
     return r ? recipe_defaults(r) : stylize_defaults(false);
 }
+
+stylize_opts stylize_net_defaults(const stylize_net *net) { return stylize_featnet_defaults(net->fn); }
 
 const char *stylize_default_net(const char *dir) {
     char path[4096];
@@ -272,19 +274,18 @@ static status prefix_error(const char *option) {
     return error_set(st, "%s: %s", option, m);
 }
 
-/* "name:w,name" on a network with any layer names: names into s->lname[first..], weights. */
-static int parse_names(stylize_state *s, const char *list, int first, float *weight) {
-    const vgg19 *vgg = featnet_vgg(s->net->fn);
+int stylize_net_layers(const featnet *fn, const char *list, char (*names)[64], float *weight, int max) {
+    const vgg19 *vgg = featnet_vgg(fn);
     if (vgg) {   /* VGG's names, with its own messages */
         int idx[STYLIZE_MAX_LAYERS];
-        int n = stylize_parse_layers(list, idx, weight, STYLIZE_MAX_LAYERS);
+        int n = stylize_parse_layers(list, idx, weight, max < STYLIZE_MAX_LAYERS ? max : STYLIZE_MAX_LAYERS);
         for (int l = 0; l < n; l++) {
             if (idx[l] >= vgg->nconv) {
                 error_set(STATUS_ARG, "layer %s was not built (the network ends at %s)", vgg19_layer_name(idx[l]),
                           vgg19_layer_name(vgg->nconv - 1));
                 return -1;
             }
-            snprintf(s->lname[first + l], sizeof s->lname[0], "%s", vgg19_layer_name(idx[l]));
+            snprintf(names[l], 64, "%s", vgg19_layer_name(idx[l]));
         }
         return n;
     }
@@ -294,18 +295,23 @@ static int parse_names(stylize_state *s, const char *list, int first, float *wei
     float w;
     for (const char *p = list; (r = next_layer(list, &p, item, &w)) != 0;) {
         if (r < 0) return -1;
-        if (!featnet_has_layer(s->net->fn, item)) {
+        if (!featnet_has_layer(fn, item)) {
             error_set(STATUS_ARG, "unknown layer '%s' (%s has no such layer: `atelier models show %s` lists them)", item,
-                      featnet_name(s->net->fn), featnet_name(s->net->fn));
+                      featnet_name(fn), featnet_name(fn));
             return -1;
         }
         for (int k = 0; k < n; k++)
-            if (!strcmp(s->lname[first + k], item)) { error_set(STATUS_ARG, "layer %s listed twice", item); return -1; }
-        if (n == STYLIZE_MAX_LAYERS) { error_set(STATUS_ARG, "more than %d layers in '%s'", STYLIZE_MAX_LAYERS, list); return -1; }
-        snprintf(s->lname[first + n], sizeof s->lname[0], "%s", item);
+            if (!strcmp(names[k], item)) { error_set(STATUS_ARG, "layer %s listed twice", item); return -1; }
+        if (n == max) { error_set(STATUS_ARG, "more than %d layers in '%s'", max, list); return -1; }
+        snprintf(names[n], 64, "%s", item);
         weight[n++] = w;
     }
     return n;
+}
+
+/* "name:w,name" into s->lname[first..] and weights. */
+static int parse_names(stylize_state *s, const char *list, int first, float *weight) {
+    return stylize_net_layers(s->net->fn, list, s->lname + first, weight, STYLIZE_MAX_LAYERS);
 }
 
 static status setup_layers(stylize_state *s) {

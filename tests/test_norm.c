@@ -133,6 +133,48 @@ static void test_instance_norm_relu_inplace(void) {
     arena_free(a);
 }
 
+/* Conditional instance norm (gamma, beta (N, C)): sample b equals an instance norm of
+ * that sample alone with row b; the fused ReLU and the in-place form agree; gradients to
+ * the rows by finite differences (also with a shared (C) beta beside an (N, C) gamma). */
+static void test_instance_norm_per_sample(void) {
+    arena *a = arena_new(1 << 20);
+    const int sh[4] = {3, 4, 3, 5};
+    tensor *x = test_leaf(a, 4, sh, 90, -2, 2);
+    tensor *g = test_leaf(a, 2, (int[]){3, 4}, 91, 0.5f, 1.5f), *b = test_leaf(a, 2, (int[]){3, 4}, 92, -1, 1);
+    tensor *b1 = test_leaf(a, 1, (int[]){4}, 93, -1, 1);
+    tensor *y = op_instance_norm(a, x, g, b, 1e-5f), *yr = op_instance_norm_relu(a, x, g, b, 1e-5f);
+    CHECK_OK(y);
+    CHECK_OK(yr);
+    for (int k = 0; y && yr && k < 3; k++) {
+        tensor *xk = op_slice(a, x, 0, k, k + 1);
+        tensor *gk = tensor_reshape(a, op_slice(a, g, 0, k, k + 1), 1, (int[]){4});
+        tensor *bk = tensor_reshape(a, op_slice(a, b, 0, k, k + 1), 1, (int[]){4});
+        tensor *want = op_instance_norm(a, xk, gk, bk, 1e-5f);
+        CHECK_OK(want);
+        if (!want) break;
+        int64_t m = want->numel;
+        CHECK(test_close_array(__FILE__, __LINE__, "row k", y->data + k * m, want->data, m, 0, 0));
+        for (int64_t i = 0; i < m; i++)
+            if (yr->data[k * m + i] != fmaxf(want->data[i], 0.0f)) { CHECK(!"fused relu differs"); break; }
+    }
+    bool was = autograd_set(false);
+    tensor *xc = tensor_copy(a, x);
+    CHECK(op_instance_norm_relu_inplace(xc, g, b, 1e-5f) == xc);
+    if (yr) CHECK(test_close_array(__FILE__, __LINE__, "in place", xc->data, yr->data, yr->numel, 0, 0));
+    autograd_set(was);
+    CHECK(gradcheck("instance_norm (N, C) rows", instance_norm_fn, (tensor *[]){x, g, b}, 3, NULL, gradcheck_defaults()));
+    CHECK(gradcheck("instance_norm (N, C) gamma, (C) beta", instance_norm_fn, (tensor *[]){x, g, b1}, 3, NULL,
+                    gradcheck_defaults()));
+    CHECK(gradcheck("instance_norm_relu (N, C)", instance_norm_relu_fn, (tensor *[]){x, g, b}, 3, (void *)1,
+                    gradcheck_defaults()));
+    /* rows for another batch size, or (N, C) in batch norm, are refused */
+    CHECK(op_instance_norm(a, op_slice(a, x, 0, 0, 2), g, b, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "(3, 4)", "(2, 4, 3, 5)");
+    CHECK(op_batch_norm(a, x, g, NULL, NULL, NULL, true, 0.1f, 1e-5f) == NULL);
+    error_names(STATUS_SHAPE, "batch_norm", "(3, 4)");
+    arena_free(a);
+}
+
 /* ---- batch norm ---- */
 
 /* The fused leaky_relu(batch_norm) (slope 0: ReLU) against the two ops, training and
@@ -348,6 +390,7 @@ int main(void) {
     RUN(test_instance_norm_gradcheck);
     RUN(test_instance_norm_relu_matches_composition);
     RUN(test_instance_norm_relu_inplace);
+    RUN(test_instance_norm_per_sample);
     RUN(test_batch_norm_matches_torch);
     RUN(test_batch_norm_gradcheck);
     RUN(test_batch_norm_act_matches_composition);

@@ -98,7 +98,9 @@ tensor *op_upsample_to(arena *a, tensor *x, upsample_mode m, int oh, int ow, boo
 tensor *op_pad(arena *a, tensor *x, pad_mode m, int top, int bottom, int left, int right);
 
 /* ---- normalisation: x (N, C, H, W) ---- */
-/* gamma, beta (C) or both NULL (no affine); PyTorch's eps is 1e-5 */
+/* gamma, beta (C) or both NULL (no affine); PyTorch's eps is 1e-5. Instance norm also takes
+ * gamma, beta (N, C): one row per sample (conditional instance norm, Dumoulin et al. 2017,
+ * where each row is the style's, or a blend of styles'). */
 tensor *op_instance_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, float eps);
 /* relu(instance_norm(x)) in one result (Johnson et al.'s network uses it after most convs):
  * the same values and gradients as the two ops, one activation instead of two. */

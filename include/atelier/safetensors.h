@@ -75,6 +75,10 @@ status safetensors_save(const char *path, const char *const *names, tensor *cons
 /* Checkpoints: model tensors by name, the optimiser's state (may be NULL) and the step. */
 status checkpoint_save(const char *path, const char *const *names, tensor *const *ts, int n,
                        struct optim *opt, int64_t step);
+/* The same with nkv (<= 64) extra (key, value) metadata pairs in kv[2*nkv] (a run's
+ * settings), read back with safetensors_open and safetensors_metadata. */
+status checkpoint_save_meta(const char *path, const char *const *names, tensor *const *ts, int n,
+                            struct optim *opt, int64_t step, const char *const *kv, int nkv);
 /* Loads every named model tensor (all must be present with their shapes) and the optimiser
  * state (its kind must match); *step receives the step. */
 status checkpoint_load(const char *path, const char *const *names, tensor *const *ts, int n,

@@ -126,6 +126,8 @@ stylize_opts stylize_defaults(bool builtin);
 /* The defaults that suit this network: the built-in VGG-19's, real VGG-19's, or the recipe
  * screened for a trained network (see stylize.c and the README). */
 stylize_opts stylize_net_defaults(const stylize_net *net);
+/* The defaults that suit a feature network (featnet.h): its recipe when it has one. */
+stylize_opts stylize_featnet_defaults(const struct featnet *fn);
 /* The screened trained network's defaults (stylize_default_net's when installed). */
 stylize_opts stylize_trained_defaults(void);
 /* The network `stylize` uses when none is named: the screened trained network when it is
@@ -155,5 +157,8 @@ image *stylize_snapshot(const stylize_progress *p);
 /* Parses a layer list "relu1_1,relu2_1:0.5" into names (indices into vgg19) and weights,
  * normalised to sum 1. Returns the count, or -1 with error_set. */
 int stylize_parse_layers(const char *list, int *index, float *weight, int max);
+/* The same on any feature network ("mixed1:2,activation_3"): names[i] (64 bytes each) and
+ * weights (as given, not normalised). Returns the count (<= max), or -1 with error_set. */
+int stylize_net_layers(const struct featnet *fn, const char *list, char (*names)[64], float *weight, int max);
 
 #endif

@@ -125,8 +125,22 @@ static void sha256_add(sha256 *s, const uint8_t *p, size_t n) {
     }
 }
 
+static sha256 sha256_start(void) {
+    return (sha256){{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}, {0}, 0, 0};
+}
+
+static void sha256_finish(sha256 *s, char out[65]) {
+    uint64_t bits = s->len * 8;
+    uint8_t pad = 0x80, zero = 0, len[8];
+    sha256_add(s, &pad, 1);
+    while (s->n != 56) sha256_add(s, &zero, 1);
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha256_add(s, len, 8);
+    for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+}
+
 bool file_sha256(const char *path, char out[65]) {
-    sha256 s = {{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}, {0}, 0, 0};
+    sha256 s = sha256_start();
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     uint8_t buf[1 << 16];
@@ -134,12 +148,12 @@ bool file_sha256(const char *path, char out[65]) {
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) sha256_add(&s, buf, n);
     bool ok = !ferror(f);
     fclose(f);
-    uint64_t bits = s.len * 8;
-    uint8_t pad = 0x80, zero = 0, len[8];
-    sha256_add(&s, &pad, 1);
-    while (s.n != 56) sha256_add(&s, &zero, 1);
-    for (int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
-    sha256_add(&s, len, 8);
-    for (int i = 0; i < 8; i++) snprintf(out + 8 * i, 9, "%08x", s.h[i]);
+    sha256_finish(&s, out);
     return ok;
+}
+
+void mem_sha256(const void *data, size_t n, char out[65]) {
+    sha256 s = sha256_start();
+    sha256_add(&s, data, n);
+    sha256_finish(&s, out);
 }

@@ -3,6 +3,7 @@
 #ifndef ATELIER_ARGS_H
 #define ATELIER_ARGS_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 bool arg_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
@@ -19,5 +20,7 @@ const char *arg_split(int argc, char **argv, int *i, char *buf, int bufsize, con
 
 /* The hex SHA-256 of a file's bytes (out: 65 chars), false if it cannot be read. */
 bool file_sha256(const char *path, char out[65]);
+/* The hex SHA-256 of n bytes. */
+void mem_sha256(const void *data, size_t n, char out[65]);
 
 #endif

@@ -8,7 +8,20 @@ int cmd_demo(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_stylize(int argc, char **argv);
 int cmd_gan(int argc, char **argv);
+int cmd_style_net(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+
+/* The fast path of `atelier stylize` (cmd_stylize_fast.c): --model. */
+#include <stdbool.h>
+typedef struct stylize_fast_args {
+    const char *content, *out, *model, *mix;
+    const char *const *styles;   /* style names or indices (-s) */
+    int nstyles;
+    float strength;
+    bool preserve_colors, quiet;
+    int size, tile, quality;     /* size 0: the photo's; tile 0: the default */
+} stylize_fast_args;
+int stylize_fast(const stylize_fast_args *a);
 
 #endif

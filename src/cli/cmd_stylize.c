@@ -17,6 +17,9 @@
 
 typedef struct stylize_cli {
     const char *content, *styles[MAX_STYLES], *out, *weights, *log, *init_file, *export_path, *net, *models_dir;
+    const char *model, *mix;               /* the fast path */
+    float strength;
+    bool size_given, tile_given;
     char net_name[128];
     int net_range, net_pad, net_blur;      /* -1: the network's recipe */
     int nstyles, nblend, save_every, quality;
@@ -35,7 +38,19 @@ typedef struct stylize_cli {
 static void stylize_usage(FILE *f) {
     stylize_opts d = stylize_defaults(false), b = stylize_defaults(true), t = stylize_trained_defaults();
     fprintf(f,
-        "usage: atelier stylize CONTENT -s STYLE [-s STYLE2 ...] -o OUT [options]\n\n"
+        "usage: atelier stylize CONTENT -s STYLE [-s STYLE2 ...] -o OUT [options]\n"
+        "       atelier stylize CONTENT --model MODEL [-s NAME | --mix NAME:W,...] -o OUT [options]\n\n"
+        "With --model, a fast style network paints the photo in one pass (about a second):\n"
+        "  --model NAME|FILE        kit-styles (built in: `atelier style-net show kit-styles` lists\n"
+        "                           its styles) or a file from `atelier style-net train`\n"
+        "  -s, --style NAME|INDEX   one of the model's styles (repeat: an equal blend) [the first]\n"
+        "  --mix NAME:W,NAME:W      a blend of its styles, weights normalised to sum 1\n"
+        "  --strength F             0 (the photo) .. 1 (the full style) [1]\n"
+        "  --preserve-colors        keep the photo's colours (the painting's luminance only)\n"
+        "  --size PX                long side of the output [the photo's]\n"
+        "  --tile PX                outputs over 1.5 megapixels are painted in PX tiles [512]\n"
+        "  --quality Q, --quiet     as below\n\n"
+        "Without --model, optimisation (Gatys et al.; minutes, the finest quality):\n"
         "Paints the photo CONTENT in the style of the STYLE image(s) by optimising the image\n"
         "(Gatys et al.): L = a*content + b*style + c*tv, over a feature network's activations:\n"
         "the trained InceptionV3 when installed (sh scripts/install-models.sh; `atelier models`),\n"
@@ -115,7 +130,10 @@ static bool parse_value(stylize_cli *c, const char *opt, const char *v) {
         if (c->nstyles == MAX_STYLES) { fprintf(stderr, "atelier %s: at most %d style images\n", CMD, MAX_STYLES); return false; }
         c->styles[c->nstyles++] = v;
     } else if (!strcmp(opt, "-o") || !strcmp(opt, "--output")) c->out = v;
-    else if (!strcmp(opt, "--size")) return arg_int(CMD, opt, v, 16, 65536, &o->size);
+    else if (!strcmp(opt, "--size")) return (c->size_given = true) && arg_int(CMD, opt, v, 16, 65536, &o->size);
+    else if (!strcmp(opt, "--model")) c->model = v;
+    else if (!strcmp(opt, "--mix")) c->mix = v;
+    else if (!strcmp(opt, "--strength")) return arg_float(CMD, opt, v, 0, 1, &c->strength);
     else if (!strcmp(opt, "--style-size")) return arg_int(CMD, opt, v, 16, 65536, &o->style_size);
     else if (!strcmp(opt, "--style-scale")) return arg_float(CMD, opt, v, 0.01, 16, &o->style_scale);
     else if (!strcmp(opt, "--style-blend")) return (c->nblend = arg_floats(CMD, opt, v, c->blend, MAX_STYLES)) > 0;
@@ -144,7 +162,7 @@ static bool parse_value(stylize_cli *c, const char *opt, const char *v) {
         c->pool = k ? VGG_POOL_AVG : VGG_POOL_MAX;
         c->pool_given = true;
     } else if (!strcmp(opt, "--multires")) return (c->multires_given = true) && arg_int(CMD, opt, v, 1, 6, &o->multires);
-    else if (!strcmp(opt, "--tile")) return arg_int(CMD, opt, v, 64, 8192, &o->tile);
+    else if (!strcmp(opt, "--tile")) return (c->tile_given = true) && arg_int(CMD, opt, v, 64, 8192, &o->tile);
     else if (!strcmp(opt, "--save-every")) return arg_int(CMD, opt, v, 1, 1000000, &c->save_every);
     else if (!strcmp(opt, "--quality")) return arg_int(CMD, opt, v, 1, 100, &c->quality);
     else if (!strcmp(opt, "--weights")) c->weights = v;
@@ -194,8 +212,20 @@ static int stylize_parse(int argc, char **argv, stylize_cli *c, given *g) {
     }
     if (c->export_path) return 0;
     if (!c->content) { fprintf(stderr, "atelier %s: no content image (atelier stylize --help)\n", CMD); return -1; }
-    if (!c->nstyles) { fprintf(stderr, "atelier %s: no style image: give one with -s FILE\n", CMD); return -1; }
     if (!c->out) { fprintf(stderr, "atelier %s: no output file: give one with -o FILE\n", CMD); return -1; }
+    if (c->model) {
+        if (c->mix && c->nstyles) { fprintf(stderr, "atelier %s: give --style NAME or --mix, not both\n", CMD); return -1; }
+        if (c->tile_given && (c->o.tile < 128 || c->o.tile % 4)) {
+            fprintf(stderr, "atelier %s: --tile %d: with --model, want a multiple of 4 >= 128\n", CMD, c->o.tile);
+            return -1;
+        }
+        return 0;
+    }
+    if (c->mix || c->strength != 1.0f) {
+        fprintf(stderr, "atelier %s: --mix and --strength are for fast style networks: give --model\n", CMD);
+        return -1;
+    }
+    if (!c->nstyles) { fprintf(stderr, "atelier %s: no style image: give one with -s FILE (or a fast network: --model kit-styles)\n", CMD); return -1; }
     if (c->nblend && c->nblend != c->nstyles) {
         fprintf(stderr, "atelier %s: --style-blend has %d weights for %d style images\n", CMD, c->nblend, c->nstyles);
         return -1;
@@ -413,10 +443,20 @@ done:
 }
 
 int cmd_stylize(int argc, char **argv) {
-    stylize_cli c = {.o = stylize_defaults(false), .pool = VGG_POOL_MAX, .net_range = -1, .net_pad = -1, .net_blur = -1, .argv = (const char *const *)argv, .argc = argc};
+    stylize_cli c = {.o = stylize_defaults(false), .pool = VGG_POOL_MAX, .net_range = -1, .net_pad = -1, .net_blur = -1, .strength = 1.0f, .argv = (const char *const *)argv, .argc = argc};
     given g = {0};
     int parsed = stylize_parse(argc, argv, &c, &g);
     if (parsed > 0) { stylize_usage(stdout); return 0; }
     if (parsed < 0) return 2;
-    return c.export_path ? export_network(&c) : stylize_main(&c, &g);
+    if (c.export_path) return export_network(&c);
+    if (c.model) {
+        if (!check_output(c.out)) return 1;
+        stylize_fast_args fa = {.content = c.content, .out = c.out, .model = c.model, .mix = c.mix,
+                                .styles = c.styles, .nstyles = c.nstyles, .strength = c.strength,
+                                .preserve_colors = c.o.color == STYLIZE_COLOR_PRESERVE, .quiet = c.quiet,
+                                .size = c.size_given ? c.o.size : 0, .tile = c.tile_given ? c.o.tile : 0,
+                                .quality = c.quality};
+        return stylize_fast(&fa);
+    }
+    return stylize_main(&c, &g);
 }
