@@ -17,9 +17,18 @@ build: deps
 
 KIT ?= ../shared/data
 demo: build
+	@if [ -f $(KIT)/content/tubingen_neckarfront.jpg ] && ./$(BUILD)/atelier style-net show kit-styles >/dev/null 2>&1; then \
+	  echo "stylize, fast: Tubingen in three styles of the built-in network kit-styles (about a second each)"; \
+	  for s in vangogh_starry_night munch_the_scream seurat_grande_jatte; do \
+	    ./$(BUILD)/atelier stylize $(KIT)/content/tubingen_neckarfront.jpg --model kit-styles -s $$s --size 1024 \
+	      -o $(BUILD)/demo-fast-$$s.jpg || exit 1; \
+	  done; \
+	  ./$(BUILD)/atelier stylize $(KIT)/content/tubingen_neckarfront.jpg --model kit-styles \
+	    --mix vangogh_starry_night:0.5,munch_the_scream:0.5 --size 1024 -o $(BUILD)/demo-fast-blend.jpg; \
+	else echo "stylize, fast: the data kit or the built-in kit-styles network is absent: skipping"; fi
 	./$(BUILD)/atelier demo --out $(BUILD)/demo-net.safetensors
 	@if [ -f $(KIT)/content/tubingen_neckarfront.jpg ]; then \
-	  echo "stylize: Tubingen in the style of The Starry Night, default settings (the trained network when installed; a few minutes)"; \
+	  echo "stylize, optimisation (the finest quality): Tubingen in the style of The Starry Night, default settings (the trained network when installed; a few minutes)"; \
 	  ./$(BUILD)/atelier stylize $(KIT)/content/tubingen_neckarfront.jpg -s $(KIT)/style/vangogh_starry_night.jpg \
 	    -o $(BUILD)/demo-stylized.png && echo "wrote $(BUILD)/demo-stylized.png"; \
 	else echo "stylize: the data kit ($(KIT)) is absent: skipping the style-transfer demo"; fi

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "atelier/featnet.h"
 #include "atelier/ops.h"
+#include "atelier/stylenet.h"
 #include "atelier/tfjs.h"
 #include "cli/cli.h"
 
@@ -18,7 +19,8 @@ static void models_usage(FILE *f) {
         "Built in: vgg19 (random weights from a fixed seed). Trained: inception_v3 and\n"
         "mobilenet_v2 from the npm package nsfwjs 4.4.0 (MIT; ImageNet-pretrained, fine-tuned by\n"
         "nsfwjs to a 5-class classifier), installed by: sh scripts/install-models.sh\n"
-        "Any TF.js layers model (model.json + weight shards) can be named by its path.\n\n"
+        "Any TF.js layers model (model.json + weight shards) can be named by its path.\n"
+        "The fast style networks built into the program are listed too (atelier style-net).\n\n"
         "Search path: --models-dir, then each folder of $ATELIER_MODELS (colon-separated), then\n"
         "%s.\n\n"
         "options:\n"
@@ -109,6 +111,16 @@ int cmd_models(int argc, char **argv) {
         }
         error_clear();
         tfjs_free(m);
+    }
+    printf("\nfast style networks (atelier stylize PHOTO --model NAME; atelier style-net show NAME):\n");
+    for (int i = 0; stylenet_builtin_name(i); i++) {
+        const char *name = stylenet_builtin_name(i);
+        stylenet *m = stylenet_builtin_available(name) ? stylenet_load(name) : NULL;
+        if (m) printf("%-14s built in: %d styles, width %g, %lld parameters\n", name, m->nstyles, m->width,
+                      (long long)model_params_count(&m->params));
+        else printf("%-14s not in this build (models/%s.safetensors was absent)\n", name, name);
+        error_clear();
+        stylenet_free(m);
     }
     if (!found) {
         char d[4096];
