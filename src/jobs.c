@@ -25,6 +25,8 @@ const char *job_state_name(job_state s) {
     return (unsigned)s < 4 ? names[s] : "unknown";
 }
 
+const char *job_path_name(job_path p) { return p == JOB_PATH_FAST ? "fast" : "optimise"; }
+
 bool job_id_valid(const char *s) {
     if (!s) return false;
     for (int i = 0; i < JOB_ID_LEN; i++)
@@ -52,7 +54,7 @@ status job_random_id(char id[JOB_ID_LEN + 1]) {
 }
 
 jobs_opts jobs_defaults(void) {
-    return (jobs_opts){.workers = 1, .queue_max = 16, .preview_seconds = 1.0};
+    return (jobs_opts){.workers = 1, .queue_max = 16, .preview_seconds = 1.0, .fast_workers = 1};
 }
 
 /* ---- the table (mu held) ---- */
@@ -116,6 +118,12 @@ void jobs_dequeue(jobs *j, job *e) {
     else j->qtail = e->qprev;
     e->qprev = e->qnext = NULL;
     j->queued--;
+}
+
+job *jobs_first_queued(jobs *j, job_path path) {
+    job *e = j->qhead;
+    while (e && e->params.path != path) e = e->qnext;
+    return e;
 }
 
 void jobs_unlink(jobs *j, job *e) {
@@ -224,16 +232,49 @@ static status recover_files(jobs *j) {
     return STATUS_OK;
 }
 
-static void start_workers(jobs *j) {
-    j->threads = calloc((size_t)j->o.workers, sizeof *j->threads);
-    for (int i = 0; j->threads && i < j->o.workers; i++)
-        if (pthread_create(&j->threads[i], NULL, jobs_worker_main, j) == 0) j->nthreads++;
+static status check_fast(const jobs *j, const job_params *p);
+
+/* Queued fast jobs that this queue's model cannot paint (the queue was reopened with another
+ * model, or none): one style goes to the optimisation path (its style image was kept for
+ * this), a blend fails, saying why. Before the workers start. */
+static status reroute_fast(jobs *j) {
+    for (job *e = j->qhead, *next; e; e = next) {
+        next = e->qnext;
+        if (e->params.path != JOB_PATH_FAST || check_fast(j, &e->params) == STATUS_OK) continue;
+        error_clear();
+        if (!e->params.style2[0]) {
+            if (jobs_db_set_path(j, e->id, JOB_PATH_OPTIMISE) != STATUS_OK) return error_status();
+            e->params.path = JOB_PATH_OPTIMISE;
+            continue;
+        }
+        snprintf(e->error, sizeof e->error, "the fast model (%.40s) cannot blend '%s' and '%s': submit it again",
+                 j->fast ? j->fast->source : "none", e->params.style, e->params.style2);
+        if (jobs_db_failed(j, e->id, e->error) != STATUS_OK) return error_status();
+        jobs_dequeue(j, e);
+        e->state = JOB_FAILED;
+        e->finished = jobs_now();
+    }
+    return STATUS_OK;
+}
+
+/* The optimisation workers, then the fast ones (when there is a fast model). */
+static int start_workers(jobs *j) {
+    int want = j->o.workers + (j->fast ? j->o.fast_workers : 0);
+    j->threads = calloc((size_t)want, sizeof *j->threads);
+    for (int i = 0; j->threads && i < want; i++) {
+        jobs_thread *t = &j->threads[j->nthreads];
+        t->j = j;
+        t->path = i < j->o.workers ? JOB_PATH_OPTIMISE : JOB_PATH_FAST;
+        if (pthread_create(&t->thread, NULL, jobs_worker_main, t) == 0) j->nthreads++;
+    }
+    return want;
 }
 
 jobs *jobs_open(const jobs_opts *o) {
     if (!o->data_dir || !o->data_dir[0]) { error_set(STATUS_ARG, "jobs: no data folder"); return NULL; }
-    if (o->workers < 1 || o->workers > 64 || o->queue_max < 1) {
-        error_set(STATUS_ARG, "jobs: workers must be 1..64 and the queue at least 1 (have %d, %d)", o->workers, o->queue_max);
+    if (o->workers < 1 || o->workers > 64 || o->queue_max < 1 || (o->style_model && (o->fast_workers < 1 || o->fast_workers > 64))) {
+        error_set(STATUS_ARG, "jobs: workers and fast workers must be 1..64 and the queue at least 1 (have %d, %d, %d)",
+                  o->workers, o->fast_workers, o->queue_max);
         return NULL;
     }
     jobs *j = calloc(1, sizeof *j);
@@ -259,26 +300,74 @@ jobs *jobs_open(const jobs_opts *o) {
         goto fail;
     const char *net = o->net ? o->net : o->weights ? "vgg19" : stylize_default_net(NULL);
     if (!(j->net = stylize_net_open(net, NULL, o->weights, stylize_default_pool(o->weights == NULL)))) goto fail;
+    if (o->style_model && !(j->fast = stylenet_load(o->style_model))) {
+        char why[480];
+        status st = error_status();
+        snprintf(why, sizeof why, "%s", error_message());
+        error_clear();   /* error_set keeps the first reason: this one says what it was for */
+        error_set(st, "style model: %s", why);
+        goto fail;
+    }
+    j->o.style_model = NULL;   /* the caller's string: j->fast->source names the model */
+    if (reroute_fast(j) != STATUS_OK) goto fail;
     (void)backend_current();   /* chosen once, here, not raced for by the workers' first ops */
-    start_workers(j);
-    if (j->nthreads < o->workers) { error_set(STATUS_NOMEM, "jobs: cannot start the worker threads"); goto fail; }
+    if (start_workers(j) > j->nthreads) { error_set(STATUS_NOMEM, "jobs: cannot start the worker threads"); goto fail; }
     return j;
 fail:
     jobs_close(j);
     return NULL;
 }
 
+/* ---- the fast model ---- */
+
+const stylenet *jobs_style_model(const jobs *j) { return j->fast; }
+
+/* The model's index of a style by its exact name (never an index: a gallery style may be
+ * called "2"), or -1. */
+static int fast_index(const stylenet *m, const char *style) {
+    for (int i = 0; m && style[0] && i < m->nstyles; i++)
+        if (!strcmp(m->names[i], style)) return i;
+    return -1;
+}
+
+bool jobs_fast_capable(const jobs *j, const char *style) { return style && fast_index(j->fast, style) >= 0; }
+
 /* ---- submission ---- */
 
-static status check_params(const job_params *p) {
+/* A label goes into JSON and metadata unescaped: letters, digits, ' ', '_', '.', '-'. */
+static status check_label(const char *field, const char *label, size_t size) {
+    if (!memchr(label, 0, size)) return error_set(STATUS_ARG, "%s label too long", field);
+    for (const char *c = label; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr(" _.-", *c)))
+            return error_set(STATUS_ARG, "%s label '%s': only letters, digits, ' ', '_', '.', '-'", field, label);
+    return STATUS_OK;
+}
+
+/* The fast path's settings: a model, its styles, a blend weight only with a second style. */
+static status check_fast(const jobs *j, const job_params *p) {
+    if (p->path != JOB_PATH_FAST) {
+        if (p->style2[0] || p->blend != 0) return error_set(STATUS_ARG, "a second style (style2, blend) blends on the fast path only");
+        return STATUS_OK;
+    }
+    if (!j->fast) return error_set(STATUS_ARG, "no fast style model: this queue paints by optimisation only");
+    if (fast_index(j->fast, p->style) < 0)
+        return error_set(STATUS_ARG, "style '%s' is not one of the fast model's styles (%s)", p->style, j->fast->source);
+    if (p->style2[0] && fast_index(j->fast, p->style2) < 0)
+        return error_set(STATUS_ARG, "style2 '%s' is not one of the fast model's styles (%s)", p->style2, j->fast->source);
+    if (p->style2[0] && !strcmp(p->style, p->style2)) return error_set(STATUS_ARG, "style2 is style '%s' again: blend two styles", p->style);
+    if (!(p->blend >= 0 && p->blend <= 1)) return error_set(STATUS_ARG, "blend %g is out of range 0..1", p->blend);
+    if (!p->style2[0] && p->blend != 0) return error_set(STATUS_ARG, "blend %g needs a second style (style2)", p->blend);
+    return STATUS_OK;
+}
+
+static status check_params(const jobs *j, const job_params *p) {
     if (p->size < 16 || p->size > 8192) return error_set(STATUS_ARG, "size %d is out of range 16..8192", p->size);
     if (p->iterations < 1 || p->iterations > 100000) return error_set(STATUS_ARG, "iterations %d is out of range 1..100000", p->iterations);
     if (!(p->strength >= 0 && p->strength <= 1)) return error_set(STATUS_ARG, "strength %g is out of range 0..1", p->strength);
-    if (!memchr(p->style, 0, sizeof p->style)) return error_set(STATUS_ARG, "style label too long");
-    for (const char *c = p->style; *c; c++)   /* it goes into JSON and metadata unescaped */
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr(" _.-", *c)))
-            return error_set(STATUS_ARG, "style label '%s': only letters, digits, ' ', '_', '.', '-'", p->style);
-    return STATUS_OK;
+    if (p->path != JOB_PATH_OPTIMISE && p->path != JOB_PATH_FAST) return error_set(STATUS_ARG, "path %d is neither optimise nor fast", (int)p->path);
+    if (check_label("style", p->style, sizeof p->style) != STATUS_OK || check_label("style2", p->style2, sizeof p->style2) != STATUS_OK)
+        return error_status();
+    return check_fast(j, p);
 }
 
 /* An input, no larger than the job needs (stylize_run resizes it to `size` anyway). */
@@ -322,7 +411,7 @@ static status reserve(jobs *j) {
 }
 
 status jobs_submit(jobs *j, const image *content, const image *style, const job_params *p, char id[JOB_ID_LEN + 1]) {
-    if (check_params(p) != STATUS_OK || reserve(j) != STATUS_OK) return error_status();
+    if (check_params(j, p) != STATUS_OK || reserve(j) != STATUS_OK) return error_status();
     job *e = calloc(1, sizeof *e);
     status st = e ? job_random_id(e->id) : error_set(STATUS_NOMEM, "jobs: out of memory");
     if (st == STATUS_OK) {
@@ -340,7 +429,7 @@ status jobs_submit(jobs *j, const image *content, const image *style, const job_
         jobs_insert(j, e);
         jobs_enqueue(j, e);
         j->stats.submitted++;
-        pthread_cond_signal(&j->work);
+        pthread_cond_broadcast(&j->work);   /* the workers of the other path wait here too */
     }
     pthread_mutex_unlock(&j->mu);
     if (st != STATUS_OK) { free(e); return st; }
@@ -375,9 +464,9 @@ static void fill_info(const jobs *j, const job *e, job_info *out) {
         out->iterations = e->iterations;
         out->seconds = e->seconds;
         out->seconds_left = 0;
-    } else if (e->state == JOB_QUEUED) {
+    } else if (e->state == JOB_QUEUED) {   /* among the jobs of its own path */
         int k = 1;
-        for (const job *q = j->qhead; q && q != e; q = q->qnext) k++;
+        for (const job *q = j->qhead; q && q != e; q = q->qnext) k += q->params.path == e->params.path;
         out->queue_position = k;
     }
     snprintf(out->error, sizeof out->error, "%s", e->error);
@@ -473,7 +562,7 @@ void jobs_stop(jobs *j) {
 void jobs_close(jobs *j) {
     if (!j) return;
     jobs_stop(j);
-    for (int i = 0; i < j->nthreads; i++) pthread_join(j->threads[i], NULL);
+    for (int i = 0; i < j->nthreads; i++) pthread_join(j->threads[i].thread, NULL);
     free(j->threads);
     jobs_db_close(j);
     for (int b = 0; b < j->nbuckets; b++)
@@ -483,6 +572,7 @@ void jobs_close(jobs *j) {
         }
     free(j->table);
     stylize_net_free(j->net);
+    stylenet_free(j->fast);
     pthread_cond_destroy(&j->work);
     pthread_cond_destroy(&j->changed);
     pthread_mutex_destroy(&j->mu);

@@ -6,7 +6,10 @@
  * submission and per state change) and no reader waits for them (jobs_internal.h), so the
  * fsync costs nothing that a client sees but the submitter.
  *
- * One connection, used under db_mu. The schema is versioned by PRAGMA user_version. */
+ * One connection, used under db_mu. The schema is versioned by PRAGMA user_version; an older
+ * database is migrated in one transaction when it is opened (version 1 -> 2: the fast path's
+ * columns, with defaults that make every old row an optimisation job as it was), a newer
+ * one is refused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,8 +18,9 @@
 #include <unistd.h>
 #include "jobs_internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
+/* Version 1, the first; MIGRATIONS[v - 1] takes version v to v + 1. */
 static const char *const SCHEMA =
     "CREATE TABLE jobs ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"    /* submission order */
@@ -28,6 +32,14 @@ static const char *const SCHEMA =
     " attempts INTEGER NOT NULL DEFAULT 0,"
     " seconds REAL, width INTEGER, height INTEGER, error TEXT);"
     "PRAGMA user_version = 1;";
+
+static const char *const MIGRATIONS[SCHEMA_VERSION - 1] = {
+    /* 1 -> 2: the path a job is painted on, and the fast path's blend of two styles */
+    "ALTER TABLE jobs ADD COLUMN path TEXT NOT NULL DEFAULT 'optimise' CHECK (path IN ('optimise', 'fast'));"
+    "ALTER TABLE jobs ADD COLUMN style2 TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN blend REAL NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 2;",
+};
 
 static status db_fail(jobs *j, const char *what) {
     return error_set(STATUS_IO, "%s/jobs.db: %s: %s", j->dir, what, j->db ? sqlite3_errmsg(j->db) : "cannot open");
@@ -68,14 +80,17 @@ status jobs_db_open(jobs *j) {
     sqlite3_busy_timeout(j->db, 5000);
     if (exec(j, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;") != STATUS_OK) return error_status();
     int v = user_version(j);
-    if (v == 0) {
-        if (exec(j, "BEGIN") != STATUS_OK) return error_status();
-        if (exec(j, SCHEMA) != STATUS_OK) { sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL); return error_status(); }
-        return exec(j, "COMMIT");
-    }
-    if (v != SCHEMA_VERSION)
-        return error_set(STATUS_FORMAT, "%s: schema version %d, this program knows %d", path, v, SCHEMA_VERSION);
-    return STATUS_OK;
+    if (v < 0) return db_fail(j, "cannot read the schema version");
+    if (v > SCHEMA_VERSION)
+        return error_set(STATUS_FORMAT, "%s: schema version %d, this program knows up to %d (a newer Atelier made it)", path, v,
+                         SCHEMA_VERSION);
+    if (v == SCHEMA_VERSION) return STATUS_OK;
+    /* create, or migrate: all the steps in one transaction, so a crash leaves the old version */
+    if (exec(j, "BEGIN IMMEDIATE") != STATUS_OK) return error_status();
+    status st = v == 0 ? exec(j, SCHEMA) : STATUS_OK;
+    for (int k = v ? v : 1; st == STATUS_OK && k < SCHEMA_VERSION; k++) st = exec(j, MIGRATIONS[k - 1]);
+    if (st != STATUS_OK) { sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL); return error_status(); }
+    return exec(j, "COMMIT");
 }
 
 void jobs_db_close(jobs *j) {
@@ -114,6 +129,10 @@ static job *row_job(sqlite3_stmt *st) {
     e->width = sqlite3_column_int(st, 13);
     e->height = sqlite3_column_int(st, 14);
     copy_text(e->error, sizeof e->error, sqlite3_column_text(st, 15));
+    const unsigned char *path = sqlite3_column_text(st, 16);
+    e->params.path = path && !strcmp((const char *)path, "fast") ? JOB_PATH_FAST : JOB_PATH_OPTIMISE;
+    copy_text(e->params.style2, sizeof e->params.style2, sqlite3_column_text(st, 17));
+    e->params.blend = (float)sqlite3_column_double(st, 18);
     e->seconds_left = -1;
     return e;
 }
@@ -123,7 +142,7 @@ status jobs_db_load(jobs *j) {
     if (exec(j, "UPDATE jobs SET state = 'queued' WHERE state = 'running'") != STATUS_OK) return error_status();
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(j->db, "SELECT seq, id, state, created, started, finished, style, size, iterations, strength, "
-                           "preserve_colors, attempts, seconds, width, height, error FROM jobs ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
+                           "preserve_colors, attempts, seconds, width, height, error, path, style2, blend FROM jobs ORDER BY seq", -1, &st, NULL) != SQLITE_OK)
         return db_fail(j, "cannot read the jobs");
     int rc;
     status s = STATUS_OK;
@@ -164,8 +183,8 @@ static status run(jobs *j, const char *sql, const char *id, const binds *b) {
 status jobs_db_insert(jobs *j, const job *e) {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&j->db_mu);
-    int rc = sqlite3_prepare_v2(j->db, "INSERT INTO jobs (id, state, created, style, size, iterations, strength, preserve_colors) "
-                                "VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(j->db, "INSERT INTO jobs (id, state, created, style, size, iterations, strength, preserve_colors, "
+                                "path, style2, blend) VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", -1, &st, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, e->id, -1, SQLITE_TRANSIENT);
     if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 2, e->created);
     if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, e->params.style, -1, SQLITE_TRANSIENT);
@@ -173,6 +192,9 @@ status jobs_db_insert(jobs *j, const job *e) {
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 5, e->params.iterations);
     if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 6, e->params.strength);
     if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 7, e->params.preserve_colors);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 8, job_path_name(e->params.path), -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 9, e->params.style2, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_double(st, 10, e->params.blend);
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     status s = rc == SQLITE_DONE ? STATUS_OK : db_fail(j, "cannot record the job");
     if (s == STATUS_OK) ((job *)e)->seq = sqlite3_last_insert_rowid(j->db);
@@ -194,6 +216,11 @@ status jobs_db_done(jobs *j, const char *id, double seconds, int w, int h) {
     binds b = {4, {{'d', jobs_now(), 0, NULL}, {'d', seconds, 0, NULL}, {'i', 0, w, NULL}, {'i', 0, h, NULL}}};
     return run(j, "UPDATE jobs SET state = 'done', finished = ?2, seconds = ?3, width = ?4, height = ?5, error = NULL "
                "WHERE id = ?1", id, &b);
+}
+
+status jobs_db_set_path(jobs *j, const char *id, job_path path) {
+    binds b = {1, {{'s', 0, 0, job_path_name(path)}}};
+    return run(j, "UPDATE jobs SET path = ?2 WHERE id = ?1", id, &b);
 }
 
 status jobs_db_failed(jobs *j, const char *id, const char *error) {

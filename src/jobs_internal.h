@@ -47,17 +47,27 @@ struct jobs {
     sqlite3 *db;
     int lock_fd;                /* DIR/lock, held (fcntl) while open: one server per folder */
     stylize_net *net;
-    pthread_t *threads;
+    stylenet *fast;             /* the fast style network, or NULL (read-only once loaded) */
+    struct jobs_thread *threads;
     int nthreads;
     jobs_stats stats;           /* counters (by_state is computed on demand) */
 };
 
-/* jobs.c: the table and the queue (call with mu held). */
+/* A worker: it takes the jobs of one path. */
+typedef struct jobs_thread {
+    pthread_t thread;
+    jobs *j;
+    job_path path;
+} jobs_thread;
+
+/* jobs.c: the table and the queue (call with mu held). The queue holds both paths' jobs in
+ * submission order; a worker takes the oldest of its own path. */
 job *jobs_find(jobs *j, const char *id);
 void jobs_insert(jobs *j, job *e);
 void jobs_unlink(jobs *j, job *e);      /* from the table (and the queue) */
 void jobs_enqueue(jobs *j, job *e);
 void jobs_dequeue(jobs *j, job *e);
+job *jobs_first_queued(jobs *j, job_path path);   /* the oldest queued job of a path, or NULL */
 void jobs_touch(jobs *j, job *e);       /* e->version++, wake waiters */
 /* A path under the data folder: DIR/jobs/ID[/name]. */
 void jobs_path(const jobs *j, const char *id, const char *name, char *buf, size_t size);
@@ -72,12 +82,13 @@ status jobs_db_insert(jobs *j, const job *e);
 status jobs_db_started(jobs *j, const char *id);      /* running, attempts + 1 */
 status jobs_db_requeue(jobs *j, const char *id);      /* back to queued */
 status jobs_db_done(jobs *j, const char *id, double seconds, int w, int h);
+status jobs_db_set_path(jobs *j, const char *id, job_path path);   /* a queued job rerouted */
 status jobs_db_failed(jobs *j, const char *id, const char *error);
 status jobs_db_delete(jobs *j, const char *id);
 void jobs_db_close(jobs *j);
 
 /* jobs_worker.c */
-void *jobs_worker_main(void *arg);
+void *jobs_worker_main(void *arg);   /* arg: its jobs_thread */
 
 double jobs_now(void);  /* unix seconds */
 

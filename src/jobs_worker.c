@@ -1,10 +1,12 @@
-/* jobs_worker.c: the worker threads of the job queue (jobs.h): take the oldest queued job,
- * run the style transfer with a progress callback that publishes progress and previews and
- * stops the run when the job is deleted or the queue stops, then record the outcome. */
+/* jobs_worker.c: the worker threads of the job queue (jobs.h): take the oldest queued job of
+ * the worker's path, run the style transfer (stylize_run, or the fast network's
+ * stylenet_paint) with a progress callback that publishes progress (and previews) and stops
+ * the run when the job is deleted or the queue stops, then record the outcome. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "atelier/backend.h"
 #include "atelier/featnet.h"
 #include "jobs_internal.h"
@@ -81,20 +83,26 @@ static bool on_progress(const stylize_progress *p, void *user) {
 
 /* ---- the outcome ---- */
 
-static status write_result(jobs *j, const job *e, const stylize_opts *o, image *out) {
-    char settings[512], path[4200];
+/* The result with its provenance (made_by, settings), written atomically. */
+static status write_result(jobs *j, const job *e, image *out, const char *made_by, const char *settings) {
+    char path[4200];
+    status st = image_text_set(out, "Software", "Atelier " ATELIER_VERSION);
+    if (st == STATUS_OK) st = image_text_set(out, "atelier.made_by", made_by);
+    if (st == STATUS_OK) st = image_text_set(out, "atelier.settings", settings);
+    jobs_path(j, e->id, "result.png", path, sizeof path);
+    return st == STATUS_OK ? image_write(path, out, NULL) : st;
+}
+
+static status write_optimised(jobs *j, const job *e, const stylize_opts *o, image *out) {
+    char settings[768];
     snprintf(settings, sizeof settings,
-             "{\"size\": %d, \"iterations\": %d, \"strength\": %g, \"preserve_colors\": %s, \"style\": \"%s\", "
+             "{\"path\": \"optimise\", \"size\": %d, \"iterations\": %d, \"strength\": %g, \"preserve_colors\": %s, \"style\": \"%s\", "
              "\"content_weight\": %g, \"style_weight\": %g, \"tv_weight\": %g, \"multires\": %d, \"network\": \"%s\", "
              "\"backend\": \"%s\"}",
              e->params.size, e->params.iterations, e->params.strength, e->params.preserve_colors ? "true" : "false",
              e->params.style, o->content_weight, o->style_weight, o->tv_weight, o->multires,
              featnet_name(stylize_net_featnet(j->net)), backend_current()->name);
-    status st = image_text_set(out, "Software", "Atelier " ATELIER_VERSION);
-    if (st == STATUS_OK) st = image_text_set(out, "atelier.made_by", "machine-made: neural style transfer (Atelier " ATELIER_VERSION ")");
-    if (st == STATUS_OK) st = image_text_set(out, "atelier.settings", settings);
-    jobs_path(j, e->id, "result.png", path, sizeof path);
-    return st == STATUS_OK ? image_write(path, out, NULL) : st;
+    return write_result(j, e, out, "machine-made: neural style transfer (Atelier " ATELIER_VERSION ")", settings);
 }
 
 /* Cancelled: deleted (the files go, and the job with them) or stopping (back to queued,
@@ -122,7 +130,9 @@ static void finish_cancelled(jobs *j, job *e) {
 
 /* Records done (out != NULL) or failed (why) and hands the job back to the table, or frees
  * it if it was deleted meanwhile. */
-static void finish(jobs *j, job *e, const image *out, double seconds, const char *why) {
+static void finish(jobs *j, job *e, const image *out, double seconds, const char *reason) {
+    char why[256];   /* reason may be error_message(), which error_clear below empties */
+    snprintf(why, sizeof why, "%s", reason ? reason : "");
     status st = out ? jobs_db_done(j, e->id, seconds, out->w, out->h) : jobs_db_failed(j, e->id, why);
     char dberr[256] = "";
     if (st != STATUS_OK) snprintf(dberr, sizeof dberr, "%s", error_message());
@@ -138,6 +148,8 @@ static void finish(jobs *j, job *e, const image *out, double seconds, const char
             e->height = out->h;
             e->progress = 1;
             j->stats.finished++;
+            j->stats.done_by_path[e->params.path]++;
+            j->stats.seconds_by_path[e->params.path] += seconds;
             jobs_record_seconds(j, seconds);
         } else {
             snprintf(e->error, sizeof e->error, "%s", dberr[0] ? dberr : why);
@@ -152,7 +164,7 @@ static void finish(jobs *j, job *e, const image *out, double seconds, const char
     }
 }
 
-static void run_job(jobs *j, job *e) {
+static void run_optimise(jobs *j, job *e) {
     run_ctx c = {.j = j, .e = e, .last_preview = -1e9};
     char path[4200];
     jobs_path(j, e->id, "preview.jpg", c.preview, sizeof c.preview);
@@ -170,7 +182,7 @@ static void run_job(jobs *j, job *e) {
     bool cancelled = e->cancel;
     pthread_mutex_unlock(&j->mu);
     if (cancelled) finish_cancelled(j, e);
-    else if (out && write_result(j, e, &o, out) == STATUS_OK) finish(j, e, out, r.seconds, NULL);
+    else if (out && write_optimised(j, e, &o, out) == STATUS_OK) finish(j, e, out, r.seconds, NULL);
     else finish(j, e, NULL, r.seconds, error_message()[0] ? error_message() : "the style transfer failed");
     image_free(out);
     image_free(content);
@@ -178,11 +190,98 @@ static void run_job(jobs *j, job *e) {
     error_clear();
 }
 
-/* The oldest queued job, now running; NULL when stopping. */
-static job *take(jobs *j) {
+/* ---- the fast path ---- */
+
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Per tile (only a picture too large to paint whole has several): progress, and a stop. */
+static bool on_tile(int done, int total, void *user) {
+    run_ctx *c = user;
+    pthread_mutex_lock(&c->j->mu);
+    c->e->progress = total > 0 ? (double)done / total : 0;
+    jobs_touch(c->j, c->e);
+    bool go = !c->e->cancel;
+    pthread_mutex_unlock(&c->j->mu);
+    return go;
+}
+
+/* The model's style weights (S): style, or (1 - blend) style + blend style2. The styles were
+ * checked at submission (and again when the queue opened), so -1 here is a bug's sign. */
+static status fast_mix(const stylenet *m, const job_params *p, float *mix) {
+    int a = -1, b = -1;
+    for (int s = 0; s < m->nstyles; s++) {
+        mix[s] = 0;
+        if (!strcmp(m->names[s], p->style)) a = s;
+        if (p->style2[0] && !strcmp(m->names[s], p->style2)) b = s;
+    }
+    if (a < 0 || (p->style2[0] && b < 0))
+        return error_set(STATUS_ARG, "the fast style model (%s) has no style '%s'", m->source, a < 0 ? p->style : p->style2);
+    mix[a] = b >= 0 ? 1 - p->blend : 1;
+    if (b >= 0) mix[b] = p->blend;
+    return STATUS_OK;
+}
+
+static status write_painted(jobs *j, const job *e, image *out) {
+    const job_params *p = &e->params;
+    char settings[768], styles[200], model[sizeof j->fast->source];
+    /* the model's name is a file's: nothing in it may end the JSON string */
+    snprintf(model, sizeof model, "%s", j->fast->source);
+    for (char *c = model; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20) *c = '_';
+    if (p->style2[0]) snprintf(styles, sizeof styles, "\"%s\": %g, \"%s\": %g", p->style, 1 - p->blend, p->style2, p->blend);
+    else snprintf(styles, sizeof styles, "\"%s\": 1", p->style);
+    snprintf(settings, sizeof settings,
+             "{\"path\": \"fast\", \"model\": \"%s\", \"styles\": {%s}, \"size\": %d, \"strength\": %g, "
+             "\"preserve_colors\": %s, \"style\": \"%s\", \"backend\": \"%s\"}",
+             model, styles, p->size, p->strength, p->preserve_colors ? "true" : "false", p->style,
+             backend_current()->name);
+    return write_result(j, e, out, "machine-made: fast neural style transfer (Atelier " ATELIER_VERSION ")", settings);
+}
+
+/* One forward pass of the fast network; seconds are the painting's. */
+static void run_fast(jobs *j, job *e) {
+    run_ctx c = {.j = j, .e = e};
+    char path[4200];
+    error_clear();
+    float *mix = calloc((size_t)j->fast->nstyles, sizeof *mix);
+    status st = mix ? fast_mix(j->fast, &e->params, mix) : error_set(STATUS_NOMEM, "jobs: out of memory");
+    jobs_path(j, e->id, "content.png", path, sizeof path);
+    image *content = st == STATUS_OK ? image_read(path, NULL) : NULL, *out = NULL;
+    double seconds = 0;
+    if (content) {
+        stylenet_paint_opts o = stylenet_paint_defaults();
+        o.mix = mix;
+        o.strength = e->params.strength;
+        o.preserve_colors = e->params.preserve_colors;
+        o.size = e->params.size;
+        o.callback = on_tile;
+        o.user = &c;
+        double t0 = seconds_now();
+        out = stylenet_paint(j->fast, content, &o);
+        seconds = seconds_now() - t0;
+    }
     pthread_mutex_lock(&j->mu);
-    while (!j->stopping && !j->qhead) pthread_cond_wait(&j->work, &j->mu);
-    job *e = j->stopping ? NULL : j->qhead;
+    bool cancelled = e->cancel;
+    pthread_mutex_unlock(&j->mu);
+    if (cancelled) finish_cancelled(j, e);
+    else if (out && write_painted(j, e, out) == STATUS_OK) finish(j, e, out, seconds, NULL);
+    else finish(j, e, NULL, seconds, error_message()[0] ? error_message() : "the fast style network failed");
+    image_free(out);
+    image_free(content);
+    free(mix);
+    error_clear();
+}
+
+/* The oldest queued job of the path, now running; NULL when stopping. */
+static job *take(jobs *j, job_path lane) {
+    job *e = NULL;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stopping && !(e = jobs_first_queued(j, lane))) pthread_cond_wait(&j->work, &j->mu);
+    if (j->stopping) e = NULL;
     if (e) {
         jobs_dequeue(j, e);
         e->state = JOB_RUNNING;
@@ -193,15 +292,17 @@ static job *take(jobs *j) {
         e->iteration = e->iterations = 0;
         e->seconds_left = -1;
         jobs_touch(j, e);
-        for (job *q = j->qhead; q; q = q->qnext) q->version++;   /* their queue positions moved */
+        for (job *q = j->qhead; q; q = q->qnext)   /* their queue positions moved */
+            if (q->params.path == lane) q->version++;
     }
     pthread_mutex_unlock(&j->mu);
     return e;
 }
 
 void *jobs_worker_main(void *arg) {
-    jobs *j = arg;
-    for (job *e; (e = take(j));) {
+    const jobs_thread *t = arg;
+    jobs *j = t->j;
+    for (job *e; (e = take(j, t->path));) {
         if (jobs_db_started(j, e->id) != STATUS_OK) {   /* cannot record it: do not run it */
             char why[256];
             snprintf(why, sizeof why, "%s", error_message());
@@ -209,7 +310,8 @@ void *jobs_worker_main(void *arg) {
             finish(j, e, NULL, 0, why);
             continue;
         }
-        run_job(j, e);
+        if (e->params.path == JOB_PATH_FAST) run_fast(j, e);
+        else run_optimise(j, e);
     }
     return NULL;
 }

@@ -12,22 +12,25 @@ static int num_or_null(char *buf, size_t size, double v) {
 }
 
 static void job_json(const job_info *j, char *buf, size_t size) {
-    char left[32], err[600], preview[96] = "null", result[96] = "null";
+    char left[32], err[600], preview[96] = "null", result[96] = "null", style2[80] = "null";
     num_or_null(left, sizeof left, j->seconds_left);
     if (j->state == JOB_FAILED) serve_json_string(j->error, err, sizeof err);
     else snprintf(err, sizeof err, "null");
     if (j->preview) snprintf(preview, sizeof preview, "\"/api/jobs/%s/preview?v=%u\"", j->id, j->preview);
     if (j->state == JOB_DONE) snprintf(result, sizeof result, "\"/api/jobs/%s/result\"", j->id);
+    if (j->params.style2[0]) snprintf(style2, sizeof style2, "\"%s\"", j->params.style2);   /* a gallery name */
+    /* seconds to the hundredth: a fast job takes a fraction of one */
     snprintf(buf, size,
-             "{\"id\": \"%s\", \"state\": \"%s\", \"progress\": %.4f, \"iteration\": %d, \"iterations\": %d, "
-             "\"seconds\": %.1f, \"seconds_left\": %s, \"queue_position\": %d, \"attempts\": %d, "
+             "{\"id\": \"%s\", \"state\": \"%s\", \"path\": \"%s\", \"progress\": %.4f, \"iteration\": %d, "
+             "\"iterations\": %d, \"seconds\": %.2f, \"seconds_left\": %s, \"queue_position\": %d, \"attempts\": %d, "
              "\"created\": %.3f, \"started\": %.3f, \"finished\": %.3f, \"width\": %d, \"height\": %d, "
-             "\"settings\": {\"size\": %d, \"iterations\": %d, \"strength\": %g, \"preserve_colors\": %s, \"style\": \"%s\"}, "
+             "\"settings\": {\"quality\": \"%s\", \"size\": %d, \"iterations\": %d, \"strength\": %g, \"preserve_colors\": %s, "
+             "\"style\": \"%s\", \"style2\": %s, \"blend\": %g}, "
              "\"error\": %s, \"preview_url\": %s, \"result_url\": %s}",
-             j->id, job_state_name(j->state), j->progress, j->iteration, j->iterations, j->seconds, left,
-             j->queue_position, j->attempts, j->created, j->started, j->finished, j->width, j->height,
-             j->params.size, j->params.iterations, j->params.strength, j->params.preserve_colors ? "true" : "false",
-             j->params.style, err, preview, result);
+             j->id, job_state_name(j->state), job_path_name(j->params.path), j->progress, j->iteration, j->iterations,
+             j->seconds, left, j->queue_position, j->attempts, j->created, j->started, j->finished, j->width, j->height,
+             j->params.path == JOB_PATH_FAST ? "fast" : "finest", j->params.size, j->params.iterations, j->params.strength,
+             j->params.preserve_colors ? "true" : "false", j->params.style, style2, j->params.blend, err, preview, result);
 }
 
 /* ---- server-sent events ---- */
@@ -135,15 +138,24 @@ enum MHD_Result serve_job(request *r, struct MHD_Connection *c, const char *meth
 
 /* ---- the gallery ---- */
 
+/* The fast model's name as a JSON string, or null. */
+static char *model_json(const server *s, char *buf, size_t size) {
+    const stylenet *m = jobs_style_model(s->jobs);
+    if (!m) snprintf(buf, size, "null");
+    else serve_json_string(m->source, buf, size);
+    return buf;
+}
+
 enum MHD_Result serve_styles_list(request *r, struct MHD_Connection *c) {
     const styles *g = r->s->styles;
-    size_t cap = 64 + (size_t)g->n * 200, n = 0;
-    char *json = malloc(cap);
+    size_t cap = 256 + (size_t)g->n * 256, n = 0;
+    char *json = malloc(cap), model[200];
     if (!json) return MHD_NO;
-    n += (size_t)snprintf(json + n, cap - n, "{\"styles\": [");
+    n += (size_t)snprintf(json + n, cap - n, "{\"fast_model\": %s, \"styles\": [", model_json(r->s, model, sizeof model));
     for (int i = 0; i < g->n; i++)   /* names are [A-Za-z0-9_.-]: nothing to escape */
-        n += (size_t)snprintf(json + n, cap - n, "%s{\"name\": \"%s\", \"thumb_url\": \"/api/styles/%s/thumb\"}",
-                              i ? ", " : "", g->items[i].name, g->items[i].name);
+        n += (size_t)snprintf(json + n, cap - n, "%s{\"name\": \"%s\", \"thumb_url\": \"/api/styles/%s/thumb\", \"fast\": %s}",
+                              i ? ", " : "", g->items[i].name, g->items[i].name,
+                              jobs_fast_capable(r->s->jobs, g->items[i].name) ? "true" : "false");
     snprintf(json + n, cap - n, "]}\n");
     enum MHD_Result ret = serve_json(r, c, MHD_HTTP_OK, json);
     free(json);
@@ -166,12 +178,13 @@ enum MHD_Result serve_style_thumb(request *r, struct MHD_Connection *c, const ch
 
 enum MHD_Result serve_config(request *r, struct MHD_Connection *c) {
     const serve_opts *o = &r->s->o;
-    char json[512];
+    char json[768], model[200];
     snprintf(json, sizeof json,
              "{\"min_size\": %d, \"max_size\": %d, \"default_size\": %d, \"default_iterations\": %d, "
-             "\"max_iterations\": %d, \"max_upload\": %lld, \"max_pixels\": %lld}\n",
+             "\"max_iterations\": %d, \"max_upload\": %lld, \"max_pixels\": %lld, \"fast_model\": %s, "
+             "\"qualities\": [\"fast\", \"finest\"]}\n",
              o->min_size, o->max_size, o->default_size, o->default_iterations, o->max_iterations,
-             (long long)o->max_upload, (long long)o->max_pixels);
+             (long long)o->max_upload, (long long)o->max_pixels, model_json(r->s, model, sizeof model));
     return serve_json(r, c, MHD_HTTP_OK, json);
 }
 
@@ -201,8 +214,17 @@ static size_t metrics_jobs(char *b, size_t cap, size_t n, const jobs_stats *st, 
     for (int k = 0; k < JOBS_SECONDS_BUCKETS; k++)
         n += (size_t)snprintf(b + n, cap - n, "atelier_job_seconds_bucket{le=\"%g\"} %lld\n", st->seconds_le[k], st->seconds_count[k]);
     long long all = st->seconds_count[JOBS_SECONDS_BUCKETS];
-    return n + (size_t)snprintf(b + n, cap - n, "atelier_job_seconds_bucket{le=\"+Inf\"} %lld\natelier_job_seconds_sum %.3f\n"
-                                "atelier_job_seconds_count %lld\n", all, st->seconds_sum, all);
+    n += (size_t)snprintf(b + n, cap - n, "atelier_job_seconds_bucket{le=\"+Inf\"} %lld\natelier_job_seconds_sum %.3f\n"
+                          "atelier_job_seconds_count %lld\n", all, st->seconds_sum, all);
+    n = metric(b, cap, n, "atelier_jobs_done_by_path_total", "counter", "Jobs done since the server started, by the path that painted them.");
+    for (int k = 0; k < 2; k++)
+        n += (size_t)snprintf(b + n, cap - n, "atelier_jobs_done_by_path_total{path=\"%s\"} %lld\n", job_path_name((job_path)k),
+                              st->done_by_path[k]);
+    n = metric(b, cap, n, "atelier_job_path_seconds_total", "counter", "Run time of the jobs done since the server started, by path.");
+    for (int k = 0; k < 2; k++)
+        n += (size_t)snprintf(b + n, cap - n, "atelier_job_path_seconds_total{path=\"%s\"} %.3f\n", job_path_name((job_path)k),
+                              st->seconds_by_path[k]);
+    return n;
 }
 
 enum MHD_Result serve_metrics(request *r, struct MHD_Connection *c) {

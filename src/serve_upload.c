@@ -2,7 +2,13 @@
  * under data_dir/tmp, counted against the upload limit as it arrives; then the fields are
  * checked, the images decoded (sniffed, the pixel limit checked from the header first, a
  * few at a time) and the job submitted. Cheap refusals come first: an oversized
- * Content-Length or a full queue is answered before the body is read. */
+ * Content-Length or a full queue is answered before the body is read.
+ *
+ * The path: a gallery style the fast model knows ("fast-capable") is painted by the fast
+ * network unless quality=finest asks for optimisation; any other style (an upload, a
+ * gallery style the model does not know) is optimised. A second style (style2, with blend
+ * its share) is a fast-path blend of two fast-capable gallery styles. Strength defaults to
+ * 1 on the fast path (the full style) and 0.5 on the optimisation path (the balance). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -22,7 +28,7 @@ typedef struct upload_file {
 typedef struct upload {
     struct MHD_PostProcessor *pp;
     upload_file content, style_image;
-    char style[80], size[16], iterations[16], strength[32], preserve[16];
+    char style[80], size[16], iterations[16], strength[32], preserve[16], quality[16], style2[80], blend[32];
     int64_t total;              /* body bytes so far */
     unsigned code;              /* the first problem: its status (0: none) and message */
     char error[256];
@@ -85,9 +91,12 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     if (!strcmp(key, "iterations")) return text_part(u, u->iterations, sizeof u->iterations, key, data, off, size);
     if (!strcmp(key, "strength")) return text_part(u, u->strength, sizeof u->strength, key, data, off, size);
     if (!strcmp(key, "preserve_colors")) return text_part(u, u->preserve, sizeof u->preserve, key, data, off, size);
+    if (!strcmp(key, "quality")) return text_part(u, u->quality, sizeof u->quality, key, data, off, size);
+    if (!strcmp(key, "style2")) return text_part(u, u->style2, sizeof u->style2, key, data, off, size);
+    if (!strcmp(key, "blend")) return text_part(u, u->blend, sizeof u->blend, key, data, off, size);
     char name[64];
-    fail(u, MHD_HTTP_BAD_REQUEST, "unknown field %s (fields: content, style, style_image, size, iterations, strength, "
-         "preserve_colors)", serve_json_string(key, name, sizeof name));
+    fail(u, MHD_HTTP_BAD_REQUEST, "unknown field %s (fields: content, style, style_image, quality, style2, blend, size, "
+         "iterations, strength, preserve_colors)", serve_json_string(key, name, sizeof name));
     return MHD_NO;
 }
 
@@ -119,7 +128,8 @@ static bool parse_bool(const char *s, bool *out) {
     return false;
 }
 
-/* The settings, with the server's defaults for those not given. */
+/* The settings, with the server's defaults for those not given (strength's waits for the
+ * path: choose_path). */
 static bool parse_params(server *s, upload *u, job_params *p) {
     const serve_opts *o = &s->o;
     *p = (job_params){.size = o->default_size, .iterations = o->default_iterations, .strength = 0.5f};
@@ -131,7 +141,43 @@ static bool parse_params(server *s, upload *u, job_params *p) {
         fail(u, MHD_HTTP_BAD_REQUEST, "strength must be a number in 0..1");
     else if (u->preserve[0] && !parse_bool(u->preserve, &p->preserve_colors))
         fail(u, MHD_HTTP_BAD_REQUEST, "preserve_colors must be true or false");
+    else if (u->quality[0] && strcmp(u->quality, "fast") && strcmp(u->quality, "finest"))
+        fail(u, MHD_HTTP_BAD_REQUEST, "quality must be fast (the fast network, seconds) or finest (optimisation, minutes)");
+    else if (u->blend[0] && !parse_unit(u->blend, &p->blend))
+        fail(u, MHD_HTTP_BAD_REQUEST, "blend must be a number in 0..1 (the second style's share)");
+    else if (u->blend[0] && !u->style2[0])
+        fail(u, MHD_HTTP_BAD_REQUEST, "blend needs a second style (style2) to blend with");
     return u->code == 0;
+}
+
+/* The path (see the top), and the second style; p->style is the gallery's name or "". */
+static bool choose_path(server *s, upload *u, job_params *p, bool named) {
+    bool capable = named && jobs_fast_capable(s->jobs, p->style);
+    bool fast = u->quality[0] ? !strcmp(u->quality, "fast") : capable;
+    const stylenet *m = jobs_style_model(s->jobs);
+    char quoted[100];
+    if (fast && !named)
+        fail(u, MHD_HTTP_BAD_REQUEST, "quality fast paints the gallery's fast styles only: an uploaded style needs quality finest");
+    else if (fast && !capable)
+        fail(u, MHD_HTTP_BAD_REQUEST, "style '%s' has no fast network (%s): use quality finest", p->style,
+             m ? "the fast model was not trained on it" : "this server has no fast style model");
+    else if (u->style2[0] && !fast)
+        fail(u, MHD_HTTP_BAD_REQUEST, "a second style (style2) blends on the fast path only: quality fast, with a fast gallery style");
+    if (u->code) return false;
+    p->path = fast ? JOB_PATH_FAST : JOB_PATH_OPTIMISE;
+    if (!u->strength[0]) p->strength = fast ? 1.0f : 0.5f;
+    if (!u->style2[0]) return true;
+    int k = styles_find(s->styles, u->style2);
+    if (k < 0)
+        fail(u, MHD_HTTP_NOT_FOUND, "no style named %s (GET /api/styles lists them)", serve_json_string(u->style2, quoted, sizeof quoted));
+    else if (!jobs_fast_capable(s->jobs, s->styles->items[k].name))
+        fail(u, MHD_HTTP_BAD_REQUEST, "style2 '%s' has no fast network: blend two fast styles", s->styles->items[k].name);
+    else if (!strcmp(s->styles->items[k].name, p->style))
+        fail(u, MHD_HTTP_BAD_REQUEST, "style2 is '%s' again: choose another style to blend with", p->style);
+    if (u->code) return false;
+    snprintf(p->style2, sizeof p->style2, "%s", s->styles->items[k].name);
+    if (!u->blend[0]) p->blend = 0.5f;
+    return true;
 }
 
 /* ---- decoding ---- */
@@ -212,6 +258,7 @@ static enum MHD_Result finish(request *r, struct MHD_Connection *c) {
         return serve_error(r, c, MHD_HTTP_NOT_FOUND, "no style named %s (GET /api/styles lists them)",
                            serve_json_string(u->style, quoted, sizeof quoted));
     if (named) snprintf(p.style, sizeof p.style, "%s", s->styles->items[k].name);
+    if (!choose_path(s, u, &p, named)) return serve_error(r, c, u->code, "%s", u->error);
     if (!jobs_has_room(s->jobs)) return too_busy(r, c, "the queue is full: try again later");
     /* The slot is held until the decoded images are freed: it bounds them, not only the
      * decoding (a request waiting for a slot holds no pixels). */

@@ -4,7 +4,10 @@
  * the pixel limit; 413; 404; 405; 409; 415; 401 with a token; 429 with a full queue),
  * SIGTERM draining an upload in flight, SIGKILL with jobs queued and running then a restart
  * that finishes each exactly once, a small load (bench/serve_load.c) and the browser test
- * (tests/browser/, when chromium and playwright-core are installed). */
+ * (tests/browser/, when chromium and playwright-core are installed). The fast path with a
+ * tiny random style network made here (--style-model FILE): fast-capable styles listed,
+ * one style, strength 0, a blend, "finest" and the other styles optimised, the path and
+ * seconds reported, bad qualities and blends refused. */
 #define _GNU_SOURCE   /* strcasestr */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,8 +25,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "atelier/arena.h"
 #include "atelier/image.h"
+#include "atelier/rng.h"
 #include "atelier/serve.h"
+#include "atelier/stylenet.h"
 #include "harness.h"
 
 /* Tiny jobs: a few seconds even on the reference backend. */
@@ -326,7 +332,8 @@ static void test_help(void) {
     char out[8192], err[8192];
     CHECK(test_shell(ATELIER_BIN " serve --help", out, err) == 0);
     const char *opts[] = {"--port", "--data-dir", "--styles", "--workers", "--queue", "--token", "--cors", "--max-upload",
-                          "--max-pixels", "--min-size", "--max-size", "--iterations", "[8080]", "[384]"};
+                          "--max-pixels", "--min-size", "--max-size", "--iterations", "[8080]", "[384]", "--style-model",
+                          "--fast-workers"};
     for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) CHECK_MSG(strstr(out, opts[i]), "--help lacks %s", opts[i]);
     CHECK(test_shell(ATELIER_BIN " serve --port 99999", out, err) == 2 && strstr(err, "--port") && test_count_lines(err) == 1);
     CHECK(test_shell(ATELIER_BIN " serve --frobnicate 1", out, err) == 2 && strstr(err, "--frobnicate"));
@@ -396,6 +403,8 @@ static void test_flow(void) {
     CHECK(get(port, path, &r) == 200);
     char st[32], style[64];
     CHECK(!strcmp(json_str(r.body, "state", st, sizeof st), "done") && json_num(r.body, "progress") == 1);
+    CHECK(!strcmp(json_str(r.body, "path", st, sizeof st), "optimise") && !strcmp(json_str(r.body, "quality", st, sizeof st), "finest"));
+    CHECK(json_num(r.body, "seconds") > 0 && strstr(r.body, "\"style2\": null"));
     CHECK(!strcmp(json_str(r.body, "style", style, sizeof style), "waves") && strstr(r.body, "\"preserve_colors\": true"));
     CHECK(json_num(r.body, "strength") == 0.7 && json_num(r.body, "attempts") == 1 && json_num(r.body, "width") == 32);
     resp_free(&r);
@@ -540,6 +549,10 @@ static void test_bad_requests(void) {
     check_bad_fields(port, "waves", "strength=2", false, 400, "strength");
     check_bad_fields(port, "waves", "preserve_colors=maybe", false, 400, "preserve_colors");
     check_bad_fields(port, "waves", "colour=red", false, 400, "unknown field");
+    /* the fast path, on a server without a fast model (or whose model has no "waves") */
+    check_bad_fields(port, "waves", "quality=fast", false, 400, "no fast network");
+    check_bad_fields(port, "waves", "quality=best", false, 400, "quality");
+    check_bad_fields(port, "waves", "style2=dots", false, 400, "fast path only");
     mp m = {0};
     mp_field(&m, "style", "waves");
     mp_end(&m);
@@ -774,6 +787,113 @@ static void test_start_options(void) {
     error_clear();
 }
 
+/* ---- the fast path ---- */
+
+/* POSTs a job, waits for it to finish; its JSON in r, its id in id. */
+static bool run_job(int port, const char *style, const char *fields, char *id, size_t idsize, resp *r) {
+    id[0] = 0;
+    if (post_job(port, style, fields, NULL, r) != 201) {
+        fprintf(stderr, "POST %s %s: %d %s\n", style ? style : "(uploaded)", fields, r->code, r->body ? r->body : "");
+        resp_free(r);
+        return false;
+    }
+    json_str(r->body, "id", id, idsize);
+    resp_free(r);
+    return wait_state(port, id, "done failed", 120, r) && strstr(r->body, "\"state\": \"done\"");
+}
+
+/* A job's result, decoded. */
+static image *fetch_result(int port, const char *id) {
+    char path[128];
+    snprintf(path, sizeof path, "/api/jobs/%s/result", id);
+    resp r = {0};
+    image *im = NULL;
+    if (get(port, path, &r) == 200) {
+        FILE *f = fopen(test_tmp_path("fetched.png"), "wb");
+        if (f) { fwrite(r.body, 1, r.len, f); fclose(f); }
+        im = image_read(test_tmp_path("fetched.png"), NULL);
+    }
+    resp_free(&r);
+    return im;
+}
+
+static double max_diff(const image *a, const image *b) {
+    double m = 0;
+    if (a->w != b->w || a->h != b->h) return 1e9;
+    for (int64_t i = 0; i < (int64_t)3 * a->w * a->h; i++) m = fmax(m, fabs((double)a->data[i] - b->data[i]));
+    return m;
+}
+
+static void test_fast_path(void) {
+    srv s;
+    char flags[512];
+    snprintf(flags, sizeof flags, "--style-model %s", test_tmp_path("model.safetensors"));
+    if (!srv_start(&s, test_tmp_path("data-fast"), flags)) { CHECK(false); return; }
+    int port = s.port;
+    resp r = {0};
+    char id[64], word[64];
+    /* the gallery says which styles the model knows */
+    CHECK(get(port, "/api/styles", &r) == 200);
+    CHECK_MSG(strstr(r.body, "\"name\": \"waves\", \"thumb_url\": \"/api/styles/waves/thumb\", \"fast\": true") &&
+              strstr(r.body, "\"name\": \"dots\", \"thumb_url\": \"/api/styles/dots/thumb\", \"fast\": true") &&
+              strstr(r.body, "\"name\": \"sketch\", \"thumb_url\": \"/api/styles/sketch/thumb\", \"fast\": false") &&
+              !strcmp(json_str(r.body, "fast_model", word, sizeof word), "model.safetensors"), "%s", r.body);
+    resp_free(&r);
+    CHECK(get(port, "/api/config", &r) == 200 && !strcmp(json_str(r.body, "fast_model", word, sizeof word), "model.safetensors"));
+    resp_free(&r);
+    /* a fast-capable style: the fast path by default, at full strength, in well under a second
+     * of painting (a 32 px picture on a tiny network) */
+    CHECK(run_job(port, "waves", "size=32", id, sizeof id, &r));
+    CHECK_MSG(!strcmp(json_str(r.body, "path", word, sizeof word), "fast") && json_num(r.body, "strength") == 1 &&
+              !strcmp(json_str(r.body, "quality", word, sizeof word), "fast") && json_num(r.body, "seconds") >= 0 &&
+              json_num(r.body, "seconds") < 10 * slow() && json_num(r.body, "width") == 32, "%s", r.body);
+    resp_free(&r);
+    check_result_image(port, id, 32, 24);
+    image *photo = image_read(test_tmp_path("photo.png"), NULL), *want = photo ? image_resize_long_side(photo, 32) : NULL;
+    image *full = fetch_result(port, id);
+    CHECK_MSG(full && want && max_diff(full, want) > 0.1, "the fast painting is the photo (%g)", full && want ? max_diff(full, want) : 0);
+    CHECK(full && strstr(image_text_get(full, "atelier.settings"), "\"path\": \"fast\""));
+    /* strength 0: the photo (resized as the job's input was, give or take 8-bit rounding) */
+    CHECK(run_job(port, "waves", "size=32&strength=0&quality=fast", id, sizeof id, &r));
+    resp_free(&r);
+    image *none = fetch_result(port, id);
+    CHECK_MSG(none && want && max_diff(none, want) <= 2.01 / 255, "strength 0: %g from the photo", none && want ? max_diff(none, want) : 1);
+    /* a blend of two styles */
+    CHECK(run_job(port, "waves", "size=32&style2=dots&blend=0.3", id, sizeof id, &r));
+    CHECK_MSG(!strcmp(json_str(r.body, "path", word, sizeof word), "fast") && !strcmp(json_str(r.body, "style2", word, sizeof word), "dots") &&
+              json_num(r.body, "blend") == 0.3, "%s", r.body);
+    resp_free(&r);
+    image *blend = fetch_result(port, id);
+    CHECK(blend && full && max_diff(blend, full) > 0.01 && strstr(image_text_get(blend, "atelier.settings"), "\"dots\": 0.3"));
+    /* finest, a style the model does not know, an uploaded style: optimised */
+    const char *styles[] = {"waves", "sketch", NULL};
+    const char *fields[] = {TINY "&quality=finest", TINY, TINY};
+    for (int i = 0; i < 3; i++) {
+        CHECK(run_job(port, styles[i], fields[i], id, sizeof id, &r));
+        CHECK_MSG(!strcmp(json_str(r.body, "path", word, sizeof word), "optimise") && json_num(r.body, "strength") == 0.5 &&
+                  json_num(r.body, "seconds") > 0 && json_num(r.body, "iterations") > 0, "case %d: %s", i, r.body);
+        resp_free(&r);
+    }
+    /* what the fast path refuses */
+    check_bad_fields(port, "waves", "quality=best", false, 400, "quality must be fast");
+    check_bad_fields(port, "sketch", "quality=fast", false, 400, "no fast network");
+    check_bad_fields(port, NULL, "quality=fast", true, 400, "uploaded style");
+    check_bad_fields(port, NULL, "style2=dots", true, 400, "fast path only");
+    check_bad_fields(port, "waves", "quality=finest&style2=dots", false, 400, "fast path only");
+    check_bad_fields(port, "waves", "style2=sketch", false, 400, "style2 'sketch' has no fast network");
+    check_bad_fields(port, "waves", "style2=nosuch", false, 404, "nosuch");
+    check_bad_fields(port, "waves", "style2=waves", false, 400, "again");
+    check_bad_fields(port, "waves", "style2=dots&blend=1.5", false, 400, "blend");
+    check_bad_fields(port, "waves", "style2=dots&blend=half", false, 400, "blend");
+    check_bad_fields(port, "waves", "blend=0.5", false, 400, "needs a second style");
+    CHECK(get(port, "/metrics", &r) == 200 && strstr(r.body, "atelier_jobs_submitted_total 6") &&   /* none of those */
+          strstr(r.body, "atelier_jobs_done_by_path_total{path=\"fast\"} 3") &&
+          strstr(r.body, "atelier_jobs_done_by_path_total{path=\"optimise\"} 3"));
+    resp_free(&r);
+    image_free(photo); image_free(want); image_free(full); image_free(none); image_free(blend);
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+}
+
 /* ---- the browser ---- */
 
 static double image_variance(const image *im) {
@@ -806,9 +926,37 @@ static void test_browser(void) {
     image_free(im);
     error_clear();
     CHECK(srv_stop(&s, SIGTERM, 30) == 0);
+    /* the fast path: a fast style blended with another, at 80 % strength */
+    char flags[512];
+    snprintf(flags, sizeof flags, "--style-model %s", test_tmp_path("model.safetensors"));
+    if (!srv_start(&s, test_tmp_path("data-browser-fast"), flags)) { CHECK(false); return; }
+    snprintf(cmd, sizeof cmd, "node tests/browser/stylize.mjs --url http://127.0.0.1:%d/ --photo %s --style waves --size 64 "
+             "--quality fast --style2 dots --blend 30 --strength 80 --out %s", s.port, test_tmp_path("photo.png"),
+             test_tmp_path("screenshot-fast.png"));
+    rc = test_shell(cmd, out, err);
+    CHECK_MSG(rc == 0, "browser test (fast) exit %d: %s %s", rc, out, err);
+    CHECK(srv_stop(&s, SIGTERM, 30) == 0);
 }
 
-/* The pictures: a photo and two styles in test_dir/styles, and a file that is not one. */
+/* A tiny fast style network (width 0.25) with random weights and distinct style rows, whose
+ * styles are named as two of the gallery's (and one that is not there). */
+static bool make_model(const char *path) {
+    static const char *const names[] = {"waves", "dots", "stripes"};
+    arena *a = arena_new(1 << 20);
+    stylenet m;
+    bool ok = a && stylenet_init(&m, a, 3, 3, 0.25f) == STATUS_OK;
+    for (int l = 0; ok && l < STYLENET_NORMS; l++) {
+        rng_uniform_at(100 + (uint64_t)l, 1, m.gamma[l]->data, m.gamma[l]->numel, 0.5f, 1.5f);
+        rng_uniform_at(200 + (uint64_t)l, 2, m.beta[l]->data, m.beta[l]->numel, -0.5f, 0.5f);
+    }
+    for (int i = 0; ok && i < 3; i++) snprintf(m.names[i], STYLENET_NAME_MAX, "%s", names[i]);
+    ok = ok && stylenet_save(&m, path, NULL, 0) == STATUS_OK;
+    arena_free(a);
+    return ok;
+}
+
+/* The pictures: a photo and three styles in test_dir/styles, a file that is not one, and a
+ * fast style model that knows two of the styles. */
 static bool setup(void) {
     char path[256];
     snprintf(path, sizeof path, "%s/styles", test_dir);
@@ -821,6 +969,8 @@ static bool setup(void) {
               write_picture(path, 40, 40, 3);
     snprintf(path, sizeof path, "%s/styles/dots.jpg", test_dir);
     ok = ok && write_picture(path, 40, 40, 4);
+    snprintf(path, sizeof path, "%s/styles/sketch.png", test_dir);
+    ok = ok && write_picture(path, 40, 40, 5) && make_model(test_tmp_path("model.safetensors"));
     g_photo = test_read_file(test_tmp_path("photo.png"), &g_photo_len);
     g_paint = test_read_file(test_tmp_path("paint.png"), &g_paint_len);
     return ok && g_photo && g_paint;
@@ -840,6 +990,7 @@ int main(void) {
     RUN(test_token);
     RUN(test_queue_full_delete_and_sigterm);
     RUN(test_sigkill_restart);
+    RUN(test_fast_path);
     RUN(test_small_load);
     RUN(test_browser);
     free(g_photo);

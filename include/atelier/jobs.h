@@ -1,6 +1,9 @@
 /* jobs.h: a durable queue of style-transfer jobs, run by a fixed number of worker threads.
  *
- * A job is a content image, a style image and a few settings (job_params). Its records live
+ * A job is a content image, a style image and a few settings (job_params), painted on one of
+ * two paths: optimisation (stylize_run: minutes, any style) or a fast style network
+ * (stylenet_paint: one forward pass, seconds, only the styles the network was trained on).
+ * Its records live
  * in SQLite (DIR/jobs.db, WAL, synchronous=FULL) and its files in DIR/jobs/ID/, where ID is
  * 32 hex digits of 128 random bits (getrandom): unguessable, and the only thing any path is
  * built from. The states: queued -> running -> done | failed.
@@ -10,8 +13,8 @@
  *     rename, fsync of the folder), then commits the job's row; only then does it return
  *     the id. A crash before the commit leaves a folder with no row, removed at the next
  *     jobs_open; a crash after it leaves a queued job.
- *   - A worker marks the row running, runs stylize_run, writes result.png atomically and
- *     then marks the row done (one transaction). A crash in between leaves a row that says
+ *   - A worker marks the row running, runs stylize_run or stylenet_paint, writes
+ *     result.png atomically and then marks the row done (one transaction). A crash in between leaves a row that says
  *     running: jobs_open puts it back to queued and removes its partial files (preview,
  *     result, temporary files), so the job runs again from the start and overwrites only
  *     its own files. A done row whose result file is missing is queued again too.
@@ -26,12 +29,21 @@
  * cancels the running jobs, which go back to queued, so a clean shutdown loses no work
  * that was accepted; jobs_close then joins the workers.
  *
- * Settings: size is the output's long side; iterations per multires level; strength in
+ * Settings: size is the output's long side; preserve_colors keeps the photo's colours.
+ * On the optimisation path (JOB_PATH_OPTIMISE): iterations per multires level; strength in
  * [0, 1] scales the network's default style weight by 10^(2 (strength - 0.5)) (0.1x to
- * 10x; 0.5 is the default balance); preserve_colors keeps the photo's colours
- * (STYLIZE_COLOR_PRESERVE). Everything else is stylize_defaults for the network, except
- * that sizes under 128 run at one resolution (multires 1: a coarse level would be too small
- * for VGG's deep layers).
+ * 10x; 0.5 is the default balance); colours as STYLIZE_COLOR_PRESERVE. Everything else is
+ * stylize_defaults for the network, except that sizes under 128 run at one resolution
+ * (multires 1: a coarse level would be too small for VGG's deep layers).
+ * On the fast path (JOB_PATH_FAST, needs jobs_opts.style_model): style names one of the
+ * model's styles, or with style2 a blend: weights (1 - blend) for style and blend for
+ * style2; strength is stylenet's (strength * painting + (1 - strength) * photo: 1 is the
+ * full style); iterations is not used. Fast jobs have their own workers (fast_workers), so
+ * that a result in seconds never waits behind an optimisation of minutes: each path is a
+ * queue of its own, oldest first, sharing the bound queue_max. A fast job whose style the
+ * model no longer has (the queue reopened with another model) is optimised instead when it
+ * has one style (its style image is kept for that), and fails, saying why, when it is a
+ * blend; job_info.params.path says which path ran.
  *
  * One process per data folder: jobs_open takes a lock (DIR/lock, fcntl) that a second one
  * is refused by and that dies with the process (SIGKILL included).
@@ -70,6 +82,7 @@
 #include <stdint.h>
 #include "atelier/error.h"
 #include "atelier/image.h"
+#include "atelier/stylenet.h"
 #include "atelier/stylize.h"
 
 #define JOB_ID_LEN 32           /* hex digits */
@@ -85,15 +98,24 @@ typedef struct jobs_opts {
     int workers;                /* threads running jobs: 1 */
     int queue_max;              /* queued jobs at most (running ones not counted): 16 */
     double preview_seconds;     /* at most one preview per this many seconds: 1 */
+    const char *style_model;    /* the fast style network (stylenet_load: a file or a built-in
+                                 * name); NULL: no fast path */
+    int fast_workers;           /* threads painting fast jobs (with a style model): 1 */
 } jobs_opts;
+
+typedef enum job_path { JOB_PATH_OPTIMISE, JOB_PATH_FAST } job_path;
 
 typedef struct job_params {
     int size;                   /* long side of the result, 16..8192 */
-    int iterations;             /* per multires level, 1..100000 */
-    float strength;             /* content/style balance, 0..1 (0.5: the default) */
+    int iterations;             /* per multires level, 1..100000 (optimisation) */
+    float strength;             /* 0..1: the content/style balance (optimisation; 0.5 the
+                                 * default), or the painting's share (fast; 1 the default) */
     bool preserve_colors;
     char style[64];             /* a label for the style (the gallery's name), or "": letters,
-                                 * digits, ' ', '_', '.', '-' */
+                                 * digits, ' ', '_', '.', '-'; on the fast path the model's style */
+    job_path path;              /* JOB_PATH_OPTIMISE (0) or JOB_PATH_FAST */
+    char style2[64];            /* fast path: a second model style to blend with, or "" */
+    float blend;                /* fast path with style2: style2's weight, 0..1 */
 } job_params;
 
 /* A copy of a job's record and progress. */
@@ -122,6 +144,8 @@ typedef struct jobs_stats {
     double seconds_le[JOBS_SECONDS_BUCKETS];               /* histogram bounds */
     long long seconds_count[JOBS_SECONDS_BUCKETS + 1];     /* per bound, cumulative; last: all */
     double seconds_sum;
+    long long done_by_path[2];                             /* jobs done, indexed by job_path */
+    double seconds_by_path[2];                             /* their seconds, summed */
 } jobs_stats;
 
 typedef enum job_file { JOB_FILE_CONTENT, JOB_FILE_STYLE, JOB_FILE_PREVIEW, JOB_FILE_RESULT } job_file;
@@ -157,7 +181,13 @@ void jobs_close(jobs *j);
  * job's settings applied as described above (callback not set). */
 stylize_opts jobs_stylize_opts(const job_params *p, stylize_opts defaults);
 
+/* The fast style network (read-only, the queue's until jobs_close); NULL when none. */
+const stylenet *jobs_style_model(const jobs *j);
+/* Whether the fast path can paint a style of this name (exactly one of the model's names). */
+bool jobs_fast_capable(const jobs *j, const char *style);
+
 const char *job_state_name(job_state s);   /* "queued", "running", "done", "failed" */
+const char *job_path_name(job_path p);     /* "optimise", "fast" */
 /* Whether s is JOB_ID_LEN lowercase hex digits (what every id is). */
 bool job_id_valid(const char *s);
 /* 128 random bits as 32 hex digits (getrandom, or /dev/urandom); STATUS_IO if neither. */

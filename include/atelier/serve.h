@@ -7,19 +7,32 @@
  * preview live, download the result and find it again later. It is one self-contained HTML
  * file built into the program (src/web/index.html): no external resource.
  *
+ * Two paths (jobs.h): a gallery style whose name is one of the fast style model's styles
+ * (style_model) is "fast-capable" and painted by the fast network by default, in seconds,
+ * alone or blended with a second fast-capable style; quality "finest" asks for the
+ * optimisation instead, which uploaded styles and the other gallery styles always take.
+ *
  * The API (every answer JSON unless said otherwise; errors are {"error": "why"}):
  *   POST   /api/jobs             multipart: content (file), style (a name) or style_image
- *                                (file), optional size, iterations, strength (0..1),
+ *                                (file), optional quality (fast: the default for a
+ *                                fast-capable style; finest: optimisation), style2 (a second
+ *                                fast-capable style, fast only) and blend (its share, 0..1,
+ *                                0.5), size, iterations (finest), strength (0..1; fast: the
+ *                                painting's share [1], finest: the balance [0.5]),
  *                                preserve_colors (true/false/on/off/1/0) -> 201 {"id": ...}
- *   GET    /api/jobs/ID          state (queued, running, done, failed), progress, ...
+ *   GET    /api/jobs/ID          state (queued, running, done, failed), path (fast or
+ *                                optimise), seconds (the run's, so far or in all),
+ *                                progress, settings {quality, style, style2, blend, ...}, ...
  *   GET    /api/jobs/ID/events   server-sent events: {state, progress, seconds_left,
  *                                preview_url, ...} on every change; ends when done/failed
  *   GET    /api/jobs/ID/preview  the latest preview (JPEG)
  *   GET    /api/jobs/ID/result   the result (PNG)
  *   DELETE /api/jobs/ID          204; cancels it if running
- *   GET    /api/styles           {"styles": [{"name", "thumb_url"}]}
+ *   GET    /api/styles           {"fast_model": name or null, "styles": [{"name",
+ *                                "thumb_url", "fast": whether fast-capable}]}
  *   GET    /api/styles/NAME/thumb
- *   GET    /api/config           the limits: sizes, iterations, upload bytes, pixels
+ *   GET    /api/config           the limits: sizes, iterations, upload bytes, pixels; the
+ *                                fast model's name (or null) and the qualities
  *   GET    /healthz              {"status": "ok"} (never needs the token)
  *   GET    /metrics              Prometheus text: jobs by state, queue, job seconds, requests
  * Status codes: 400 a bad field or an image that is corrupt, truncated, not an image or
@@ -84,6 +97,9 @@ typedef struct serve_opts {
     const char *styles_dir;     /* the gallery; NULL: none (uploads only) */
     const char *weights;        /* VGG-19 weights (stylize.h); NULL: the built-in network */
     const char *net;            /* the feature network (stylize_net_open); NULL: stylize_default_net */
+    const char *style_model;    /* the fast style network (stylenet_load: a file or built-in name);
+                                 * NULL: none. "kit-styles" when built in, else NULL */
+    int fast_workers;           /* threads painting fast jobs: 1 */
     const char *token;          /* NULL: no authentication */
     const char *cors_origin;    /* NULL: no CORS headers */
     int workers;                /* 1 */

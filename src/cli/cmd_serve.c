@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/serve.h"
+#include "atelier/stylenet.h"
 #include "atelier/stylize.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -19,12 +20,15 @@ static void serve_usage(FILE *f) {
         "become a painting (the README's \"Web service\" lists the endpoints). Jobs and their\n"
         "files live in the data folder and survive a restart; SIGTERM or SIGINT drains the\n"
         "requests in flight, puts running jobs back in the queue and stops.\n\n"
+        "The gallery's styles that the fast style model was trained on (same name) are painted\n"
+        "by the fast network in seconds, unless a job asks for quality \"finest\"; uploaded\n"
+        "styles and the others are optimised (minutes).\n\n"
         "options (default in brackets):\n"
         "  --host ADDR            IPv4 address to listen on; 0.0.0.0 for every interface [%s]\n"
         "  --port N               [%d]; 0 picks a free port (the first line on stderr says which)\n"
         "  --data-dir DIR         job records (SQLite) and files [%s]\n"
         "  --styles DIR           the style gallery: its .png/.jpg/.jpeg/.webp files [none]\n"
-        "  --workers N            jobs run at once [%d]\n"
+        "  --workers N            optimisation jobs run at once [%d]\n"
         "  --queue N              jobs that may wait; more are refused with 429 [%d]\n"
         "  --token TOKEN          require \"Authorization: Bearer TOKEN\" (or ?token=) for all but\n"
         "                         the page and /healthz; also from $ATELIER_TOKEN [off]\n"
@@ -32,6 +36,9 @@ static void serve_usage(FILE *f) {
         "  --net NAME|PATH        the feature network (atelier models) [inception_v3 when installed,\n"
         "                         else the built-in VGG-19]\n"
         "  --weights FILE         real VGG-19 weights (.pth or .safetensors) [built-in network]\n"
+        "  --style-model M        the fast style network: a built-in name or a model file (atelier\n"
+        "                         style-net); none: every job is optimised [%s]\n"
+        "  --fast-workers N       fast jobs painted at once, beside --workers [%d]\n"
         "  --max-upload MB        request body limit [%g]\n"
         "  --max-pixels MP        pixel limit per uploaded image, checked before decoding [%g]\n"
         "  --min-size PX          smallest output size allowed [%d]\n"
@@ -42,7 +49,8 @@ static void serve_usage(FILE *f) {
         "  --max-connections N    [%d]\n"
         "  --quiet                no request log on stderr\n"
         "  -h, --help             this text\n",
-        d.host, d.port, d.data_dir, d.workers, d.queue_max, (double)d.max_upload / (1 << 20), (double)d.max_pixels / 1e6,
+        d.host, d.port, d.data_dir, d.workers, d.queue_max, d.style_model ? d.style_model : "none: kit-styles is not built in",
+        d.fast_workers, (double)d.max_upload / (1 << 20), (double)d.max_pixels / 1e6,
         d.min_size, d.max_size, d.default_size, d.default_iterations, d.max_iterations, d.max_connections);
 }
 
@@ -61,6 +69,8 @@ static bool parse_value(serve_cli *c, const char *opt, const char *v) {
     else if (!strcmp(opt, "--cors")) o->cors_origin = v;
     else if (!strcmp(opt, "--weights")) o->weights = v;
     else if (!strcmp(opt, "--net")) o->net = v;
+    else if (!strcmp(opt, "--style-model")) o->style_model = strcmp(v, "none") ? v : NULL;
+    else if (!strcmp(opt, "--fast-workers")) return arg_int(CMD, opt, v, 1, 64, &o->fast_workers);
     else if (!strcmp(opt, "--max-upload")) {
         if (!arg_float(CMD, opt, v, 0.01, 4096, &f)) return false;
         o->max_upload = (int64_t)((double)f * (1 << 20));
@@ -126,6 +136,9 @@ int cmd_serve(int argc, char **argv) {
     const char *net = c.o.net ? c.o.net : c.o.weights ? "vgg19 (weights file)" : stylize_default_net(NULL);
     fprintf(stderr, "atelier serve: listening on http://%s:%d/ (data in %s; feature network %s)\n", c.o.host, serve_port(s),
             c.o.data_dir, net);
+    if (c.o.style_model) fprintf(stderr, "atelier serve: fast style model %s: its styles in the gallery paint in seconds\n",
+                                 c.o.style_model);
+    else fprintf(stderr, "atelier serve: no fast style model (--style-model): every job is optimised\n");
     if (!c.o.net && !c.o.weights && !strcmp(net, "vgg19"))
         fprintf(stderr, "atelier serve: the trained feature networks are not installed: painting with the built-in random "
                 "VGG-19 (weaker pictures); install them with: sh scripts/install-models.sh\n");
