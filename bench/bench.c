@@ -7,6 +7,10 @@
  *                         relu1_1 .. relu5_1, the gradient for the image only (VGG frozen),
  *                         one Adam update of the image
  *   fast-style-512/1024   Johnson et al.'s transformer net, inference
+ *   stylenet-512/1024     a fast style network of stylenet.h (width 0.5, 11 styles, random
+ *                         weights), one image in style 0, inference
+ *   stylenet-train-256    one stylenet_trainer_step of that network: a batch of 4 photos of
+ *                         256 x 256, the loss on InceptionV3 (installed), backward, Adam
  *   adain-512             AdaIN: VGG-19 to relu4_1 on content and style, AdaIN, decoder;
  *                         inference
  *   dcgan-64              one D step and one G step at batch 64 (Adam lr 2e-4, betas
@@ -32,6 +36,7 @@
 #include "atelier/ops.h"
 #include "atelier/optim.h"
 #include "atelier/rng.h"
+#include "atelier/stylenet.h"
 
 #define MAX_ITERS 1000
 #define WARMUP 2
@@ -261,6 +266,84 @@ static double run_fast(int s, int iters, double *gflop) {
     return ms;
 }
 
+/* ---- fast style networks (stylenet.h) ---- */
+
+#define STYLENET_BENCH_STYLES 11
+#define STYLENET_BENCH_WIDTH 0.5f
+
+typedef struct stylenet_ctx { stylenet net; arena *params, *step; tensor *x, *mix; } stylenet_ctx;
+
+static bool stylenet_step(void *ctx) {
+    stylenet_ctx *c = ctx;
+    arena_reset(c->step);
+    return stylenet_forward(&c->net, c->step, c->x, c->mix) != NULL;
+}
+
+/* the forward convs of stylenet.h at N x S x S */
+static double stylenet_flop(const stylenet *m, int n, int s) {
+    int c1 = m->c1, c2 = m->c2, c3 = m->c3;
+    return conv_flop(n, 3, c1, s, s, 9) + conv_flop(n, c1, c2, s / 2, s / 2, 3) + conv_flop(n, c2, c3, s / 4, s / 4, 3)
+         + 10 * conv_flop(n, c3, c3, s / 4, s / 4, 3) + conv_flop(n, c3, c2, s / 2, s / 2, 3)
+         + conv_flop(n, c2, c1, s, s, 3) + conv_flop(n, c1, 3, s, s, 9);
+}
+
+/* inference: width 0.5, 11 styles, one (1, 3, S, S) image in style 0 */
+static double run_stylenet(int s, int iters, double *gflop) {
+    stylenet_ctx c = {0};
+    c.params = arena_new(1 << 24);
+    c.step = arena_new(1 << 24);
+    if (!c.params || !c.step || stylenet_init(&c.net, c.params, 1, STYLENET_BENCH_STYLES, STYLENET_BENCH_WIDTH) != STATUS_OK)
+        return NAN;
+    c.x = rand_tensor(c.params, 4, (int[]){1, 3, s, s}, 9, 0.0f, 1.0f);
+    c.mix = tensor_new(c.params, 2, (int[]){1, STYLENET_BENCH_STYLES});
+    if (!c.x || !c.mix) return NAN;
+    c.mix->data[0] = 1.0f;
+    *gflop = stylenet_flop(&c.net, 1, s) / 1e9;
+    autograd_set(false);
+    double ms = time_steps(stylenet_step, &c, iters);
+    arena_free(c.step);
+    arena_free(c.params);
+    return ms;
+}
+
+/* training: width 0.5, 11 styles (deterministic noise images of S x S, taken at that size),
+ * the loss of stylenet.h on InceptionV3 with its stylize recipe (stylenet_train_defaults),
+ * one stylenet_trainer_step on a batch of (4, 3, S, S) photos */
+#define STYLENET_TRAIN_BATCH 4
+
+typedef struct stylenet_train_ctx { stylenet_trainer *t; tensor *photos; } stylenet_train_ctx;
+
+static bool stylenet_train_step(void *ctx) {
+    stylenet_train_ctx *c = ctx;
+    stylenet_train_stats st;
+    return stylenet_trainer_step(c->t, c->photos, &st) == STATUS_OK;
+}
+
+static double run_stylenet_train(int s, int iters) {
+    featnet *fn = featnet_open("inception_v3", NULL, NULL);
+    if (!fn) return NAN;
+    image *styles[STYLENET_BENCH_STYLES] = {0};
+    bool ok = true;
+    for (int i = 0; ok && i < STYLENET_BENCH_STYLES; i++)
+        if ((ok = (styles[i] = image_new(s, s, 3)) != NULL)) rng_uniform_at(20 + (uint64_t)i, 0, styles[i]->data, 3 * (int64_t)s * s, 0.0f, 1.0f);
+    stylenet_train_config cfg = stylenet_train_defaults(fn);
+    cfg.nstyles = STYLENET_BENCH_STYLES;
+    cfg.width = STYLENET_BENCH_WIDTH;
+    cfg.image_size = s;
+    cfg.style_size = s;
+    cfg.batch = STYLENET_TRAIN_BATCH;
+    arena *a = arena_new(1 << 24);
+    stylenet_train_ctx c = {0};
+    if (ok && a) c.t = stylenet_trainer_new(&cfg, fn, (const image *const *)styles, NULL);
+    if (c.t) c.photos = rand_tensor(a, 4, (int[]){STYLENET_TRAIN_BATCH, 3, s, s}, 10, 0.0f, 1.0f);
+    double ms = c.photos ? time_steps(stylenet_train_step, &c, iters) : NAN;
+    stylenet_trainer_free(c.t);
+    arena_free(a);
+    for (int i = 0; i < STYLENET_BENCH_STYLES; i++) image_free(styles[i]);
+    featnet_free(fn);
+    return ms;
+}
+
 /* ---- AdaIN ---- */
 
 typedef struct adain_ctx { adain_net net; arena *params, *step; tensor *content, *style; } adain_ctx;
@@ -415,7 +498,9 @@ static void usage(FILE *f) {
         "  WORKLOAD     gatys-256, gatys-512, gatys-inception-512, gatys-mobilenet-512 (the\n"
         "               trained networks, installed by scripts/install-models.sh; their\n"
         "               GFLOP are not counted), fast-style-512, fast-style-1024, adain-512,\n"
-        "               dcgan-64, or sgemm (the machine's sgemm peak, 2048^3, best of 3)\n"
+        "               dcgan-64, stylenet-512, stylenet-1024, stylenet-train-256 (needs\n"
+        "               inception_v3 installed; GFLOP not counted), or sgemm (the\n"
+        "               machine's sgemm peak, 2048^3, best of 3)\n"
         "  --iters N    timed iterations after 2 warm-ups; ms is their median (default 5)\n"
         "  --threads T  threads of the cpu backend (default 0: all cores)\n"
         "  --backend B  cpu, cpu-bf16 or ref (default: ATELIER_BACKEND, else the fastest built)\n"
@@ -450,6 +535,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(work, "gatys-mobilenet-512")) ms = run_net_gatys("mobilenet_v2", 512, iters);
     else if (!strcmp(work, "fast-style-512")) ms = run_fast(512, iters, &gflop);
     else if (!strcmp(work, "fast-style-1024")) ms = run_fast(1024, iters, &gflop);
+    else if (!strcmp(work, "stylenet-512")) ms = run_stylenet(512, iters, &gflop);
+    else if (!strcmp(work, "stylenet-1024")) ms = run_stylenet(1024, iters, &gflop);
+    else if (!strcmp(work, "stylenet-train-256")) ms = run_stylenet_train(256, iters);
     else if (!strcmp(work, "adain-512")) ms = run_adain(512, iters, &gflop);
     else if (!strcmp(work, "dcgan-64")) ms = run_dcgan(iters, &gflop);
     else if (!strcmp(work, "sgemm")) { ms = run_sgemm(&gflop); iters = 3; }

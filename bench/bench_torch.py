@@ -8,7 +8,9 @@ Prints the same JSON line as atelier_bench (name, ms = median of N timed iterati
 listing the timed and the warm-up iterations). The models are written here, as the
 references define them (torchvision's vgg19().features,
 pytorch/examples fast_neural_style TransformerNet and dcgan, naoto0804/pytorch-AdaIN's
-decoder), so that only torch itself is needed. float32 throughout.
+decoder), so that only torch itself is needed; the trained feature networks come from
+tools/tfjs_torch.py and the fast style networks of stylenet.h from tools/stylenet_torch.py.
+float32 throughout.
 """
 import argparse
 import json
@@ -220,17 +222,28 @@ def gatys(s):
     return step, flop
 
 
-def net_gatys(net, s):
-    """A Gatys step on a trained TF.js network (tools/tfjs_torch.py's port of the same files
-    Atelier reads), fed as Atelier's stylize feeds it: [0, 1], a [1 2 1]^2/16 blur, reflect
-    padding; the stylize recipe's layers. GFLOP are not counted for these networks."""
+def models_dir():
+    import os
+    return (os.environ.get("ATELIER_MODELS", "").split(":")[0]
+            or os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "atelier", "models"))
+
+
+def tools_module(name):
+    """a module of tools/ (tfjs_torch, stylenet_torch)"""
+    import importlib
     import os
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-    import tfjs_torch
-    base = (os.environ.get("ATELIER_MODELS", "").split(":")[0]
-            or os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "atelier", "models"))
-    model = tfjs_torch.load_model(os.path.join(base, net))
+    return importlib.import_module(name)
+
+
+def tfjs_features(net):
+    """A trained TF.js network (tools/tfjs_torch.py's port of the same files Atelier reads),
+    fed as Atelier's featnet feeds it: [0, 1], a [1 2 1]^2/16 blur, reflect padding (16 px
+    for InceptionV3, 8 for MobileNetV2). Returns feats(x, names) -> [activations] and the
+    stylize recipe's style and content layers."""
+    import os
+    model = tools_module("tfjs_torch").load_model(os.path.join(models_dir(), net))
     if net == "inception_v3":
         style, content, pad = ["activation_1", "activation_3", "activation_5", "mixed0", "mixed2"], "mixed1", 16
     else:
@@ -244,6 +257,13 @@ def net_gatys(net, s):
         v = model(x, list(dict.fromkeys(names)))
         return [v[n] for n in names]
 
+    return feats, style, content
+
+
+def net_gatys(net, s):
+    """A Gatys step on a trained TF.js network (tfjs_features), the stylize recipe's layers.
+    GFLOP are not counted for these networks."""
+    feats, style, content = tfjs_features(net)
     c_img, s_img = torch.rand(1, 3, s, s), torch.rand(1, 3, s, s)
     with torch.no_grad():
         target_c = feats(c_img, [content])[0]
@@ -305,6 +325,74 @@ def adain_style(s):
     return step, flop
 
 
+# ---- fast style networks (include/atelier/stylenet.h; tools/stylenet_torch.py) ----
+STYLENET_STYLES, STYLENET_WIDTH = 11, 0.5
+
+
+def stylenet_paint(s):
+    """Inference: one (1, 3, S, S) image in style 0, output through the sigmoid."""
+    sn = tools_module("stylenet_torch")
+    net = sn.StyleNet(STYLENET_STYLES, STYLENET_WIDTH)
+    x, mix = torch.rand(1, 3, s, s), sn.one_hot(1, STYLENET_STYLES, 0)
+
+    def step():
+        with torch.no_grad():
+            net(x, mix)
+
+    return step, net.flop(1, s, s)
+
+
+def stylenet_loss_fn(feats, style_layers, content, style_images, weights=(1.0, 100.0, 10.0)):
+    """The loss of stylenet_train.c: loss(net, photos, idx) -> (total, content, style, tv)
+    for photos (B, 3, H, W) painted in styles idx (B). Content and TV over the batch, each
+    style term per sample, each normalised by its target's mean square; the style layers
+    weigh equally. The Gram targets come from style_images [(1, 3, h, w)], computed once.
+    weights: content, style, tv (stylize's InceptionV3 recipe, stylenet_train_defaults)."""
+    cw, sw, tw = weights
+    with torch.no_grad():
+        per_style = [[gram(f) for f in feats(im, style_layers)] for im in style_images]
+    targets = [torch.cat([g[l] for g in per_style]) for l in range(len(style_layers))]   # (S, C, C)
+    norms = [t.square().mean((1, 2)) for t in targets]                                   # (S)
+    nstyles = len(style_images)
+
+    def loss(net, photos, idx):
+        mix = F.one_hot(idx, nstyles).to(photos.dtype)
+        with torch.no_grad():
+            fc = feats(photos, [content])[0]
+        y = net(photos, mix)
+        f = feats(y, style_layers + [content])
+        lc = F.mse_loss(f[-1], fc) / fc.square().mean()
+        ls = sum(((gram(f[l]) - targets[l][idx]).square().mean((1, 2)) / norms[l][idx]).mean()
+                 for l in range(len(style_layers))) / len(style_layers)
+        ltv = (y[:, :, 1:, :] - y[:, :, :-1, :]).square().mean() + (y[:, :, :, 1:] - y[:, :, :, :-1]).square().mean()
+        return cw * lc + sw * ls + tw * ltv, lc, ls, ltv
+
+    return loss
+
+
+def stylenet_train(s, batch):
+    """One training step of stylenet_trainer_step: the batch painted (sample i of step t in
+    style (t B + i) mod S), the loss of stylenet_loss_fn on InceptionV3, backward, Adam
+    (lr 1e-3). 11 style images of S x S. GFLOP are not counted (InceptionV3's are not)."""
+    sn = tools_module("stylenet_torch")
+    feats, style_layers, content = tfjs_features("inception_v3")
+    net = sn.StyleNet(STYLENET_STYLES, STYLENET_WIDTH)
+    loss_fn = stylenet_loss_fn(feats, style_layers, content,
+                               [torch.rand(1, 3, s, s) for _ in range(STYLENET_STYLES)])
+    photos = torch.rand(batch, 3, s, s)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    steps = [0]
+
+    def step():
+        idx = torch.tensor([(steps[0] * batch + i) % STYLENET_STYLES for i in range(batch)])
+        steps[0] += 1
+        opt.zero_grad()
+        loss_fn(net, photos, idx)[0].backward()
+        opt.step()
+
+    return step, 0.0
+
+
 def dcgan():
     g, d = dcgan_nets()
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -342,6 +430,8 @@ WORKLOADS = {
     "gatys-mobilenet-512": lambda: net_gatys("mobilenet_v2", 512),
     "fast-style-512": lambda: fast_style(512), "fast-style-1024": lambda: fast_style(1024),
     "adain-512": lambda: adain_style(512), "dcgan-64": dcgan,
+    "stylenet-512": lambda: stylenet_paint(512), "stylenet-1024": lambda: stylenet_paint(1024),
+    "stylenet-train-256": lambda: stylenet_train(256, 4),
 }
 
 

@@ -3,7 +3,7 @@
 # bench/bench.c in Atelier (BUILD_DIR/atelier_bench) and in PyTorch (bench/bench_torch.py),
 # each in its own process, with the same thread count (nproc), and prints a header line
 # (CPU model, threads, sgemm peak, rounds) and one table row per workload. Takes a few
-# minutes (3-5 on 2 free cores with the defaults; the time grows with BENCH_ROUNDS).
+# minutes (5-7 on 2 free cores with the defaults; the time grows with BENCH_ROUNDS).
 #
 # The two programs are interleaved so that both see the same load on a busy machine: for
 # each workload, BENCH_ROUNDS rounds (default 3) of one Atelier process and then one
@@ -56,7 +56,7 @@ status=0
 # a side), sized for a few minutes on 2 cores; a workload@bf16 runs Atelier's cpu-bf16
 # backend against PyTorch under bfloat16 autocast; BENCH_WORKLOADS="gatys-256:1 dcgan-64:1"
 # runs a subset
-workloads="${BENCH_WORKLOADS:-gatys-256:2 gatys-512:1 gatys-inception-512:2 gatys-mobilenet-512:2 fast-style-512:2 fast-style-1024:1 adain-512:1 dcgan-64:1 gatys-256@bf16:2 fast-style-512@bf16:2 adain-512@bf16:1}"
+workloads="${BENCH_WORKLOADS:-gatys-256:2 gatys-512:1 gatys-inception-512:2 gatys-mobilenet-512:2 fast-style-512:2 fast-style-1024:1 stylenet-512:3 stylenet-1024:2 stylenet-train-256:2 adain-512:1 dcgan-64:1 gatys-256@bf16:2 fast-style-512@bf16:2 adain-512@bf16:1}"
 rounds="${BENCH_ROUNDS:-3}"
 case "$rounds" in
   ''|*[!0-9]*|0) echo "bench.sh: BENCH_ROUNDS must be a positive integer, not '$rounds'" >&2; exit 2 ;;
