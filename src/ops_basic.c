@@ -8,8 +8,13 @@
 float *ops_grad_or_null(tensor *t) { return t && t->requires_grad ? tensor_grad(t) : NULL; }
 
 void ops_act_mask(tensor *y, float slope) {
-    for (int64_t i = 0; i < y->numel; i++)
-        if (!(y->data[i] > 0)) y->grad[i] = slope == 0 ? 0.0f : y->grad[i] * slope;
+    float *g = y->grad;
+    const float *v = y->data;
+    int64_t n = y->numel;
+    /* elementwise: the same result on any number of threads */
+    #pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++)
+        if (!(v[i] > 0)) g[i] = slope == 0 ? 0.0f : g[i] * slope;
 }
 
 int ops_axis(const char *op, int axis, int ndim) {
