@@ -14,26 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "stylize_internal.h"
-
-/* Tile origins along a side of n pixels: step tile - overlap, the last one flush with the end. */
-static int tile_starts(int n, int tile, int overlap, int *out, int max) {
-    if (n <= tile) { out[0] = 0; return 1; }
-    int k = 0;
-    for (int p = 0;; p += tile - overlap) {
-        if (p + tile >= n) p = n - tile;
-        if (k < max) out[k++] = p;
-        if (p + tile >= n) break;
-    }
-    return k;
-}
-
-/* Weight of position i of n on a side: ramps over `lo` at the start and `hi` at the end. */
-static float ramp(int i, int n, int lo, int hi) {
-    float w = 1.0f;
-    if (lo && i < lo) w = (i + 0.5f) / lo;
-    if (hi && n - 1 - i < hi) w = fminf(w, (n - 1 - i + 0.5f) / hi);
-    return w;
-}
+#include "tiles_internal.h"
 
 /* Blends tile t (c, th, tw) into full at (y, x) with weights ramping over r[0..3] pixels at
  * its top, bottom, left and right sides (0 where the side is the picture's edge). */
@@ -41,11 +22,11 @@ static void blend_tile(planes *full, const tensor *t, int y, int x, const int r[
     int c = full->c, th = t->shape[2], tw = t->shape[3];
     for (int ch = 0; ch < c; ch++)
         for (int i = 0; i < th; i++) {
-            float wy = ramp(i, th, r[0], r[1]);
+            float wy = tile_ramp(i, th, r[0], r[1]);
             float *dst = full->data + ((int64_t)ch * full->h + y + i) * full->w + x;
             const float *src = t->data + ((int64_t)ch * th + i) * tw;
             for (int j = 0; j < tw; j++) {
-                float w = wy * ramp(j, tw, r[2], r[3]);
+                float w = wy * tile_ramp(j, tw, r[2], r[3]);
                 dst[j] = dst[j] * (1 - w) + src[j] * w;
             }
         }

@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/gan_cli.h"
 #include "cli/progress.h"
+#include "cli/train_log.h"
 
 #define CMD "gan train"
 #define GRID_N 64
@@ -175,36 +176,13 @@ static void hist_push(double **x, int *n, int *cap, double v0, double **y, doubl
     (*n)++;
 }
 
-static bool json_num(const char *line, const char *key, double *v) {
-    char k[48];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(line, k);
-    if (!p) return false;
-    char *end;
-    *v = strtod(p + strlen(k), &end);
-    return end != p + strlen(k);
-}
-
-/* On resume: keep the log's lines up to the checkpoint's step (a run stopped after its
- * last checkpoint logged steps that will be trained again) and rebuild the history. */
-static bool log_reopen(train_cli *t, const char *path, int64_t step) {
-    FILE *f = fopen(path, "r");
-    char tmp[4200], line[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *o = fopen(tmp, "w");
-    if (!o) { if (f) fclose(f); fprintf(stderr, "atelier %s: %s: %s\n", CMD, tmp, strerror(errno)); return false; }
-    while (f && fgets(line, sizeof line, f)) {
-        double s, dl, gl, kid;
-        if (!json_num(line, "step", &s) || s > (double)step) continue;
-        fputs(line, o);
-        if (json_num(line, "kid", &kid)) hist_push(&t->kx, &t->nk, &t->capk, s, &t->ky, kid, NULL, 0);
-        else if (json_num(line, "d_loss", &dl) && json_num(line, "g_loss", &gl))
-            hist_push(&t->hx, &t->nh, &t->caph, s, &t->hd, dl, &t->hg, gl);
-    }
-    if (f) fclose(f);
-    if (fclose(o) != 0 || rename(tmp, path) != 0) { fprintf(stderr, "atelier %s: %s: %s\n", CMD, path, strerror(errno)); return false; }
-    t->log = fopen(path, "a");
-    return t->log != NULL;
+/* On resume: the log's lines up to the checkpoint's step rebuild the history. */
+static void kept_line(const char *line, double s, void *user) {
+    train_cli *t = user;
+    double dl, gl, kid;
+    if (train_log_num(line, "kid", &kid)) hist_push(&t->kx, &t->nk, &t->capk, s, &t->ky, kid, NULL, 0);
+    else if (train_log_num(line, "d_loss", &dl) && train_log_num(line, "g_loss", &gl))
+        hist_push(&t->hx, &t->nh, &t->caph, s, &t->hd, dl, &t->hg, gl);
 }
 
 static void write_curves(train_cli *t) {
@@ -330,7 +308,7 @@ static bool setup(train_cli *t) {
         if (!ok) { fprintf(stderr, "atelier %s: --style-images: %s\n", CMD, error_message()); return false; }
     }
     run_path(t, "log.jsonl", path, sizeof path);
-    if (!log_reopen(t, path, gan_step(t->g))) return false;
+    if (!(t->log = train_log_reopen(CMD, path, gan_step(t->g), kept_line, t))) return false;
     char *js = gan_config_json(&t->c);
     run_path(t, "config.json", path, sizeof path);
     FILE *f = js ? fopen(path, "w") : NULL;

@@ -18,6 +18,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "cli/train_log.h"
 
 #define CMD "style-net train"
 #define MAX_STYLES STYLENET_MAX_STYLES
@@ -191,38 +192,16 @@ static void hist_val(train_cli *t, double step, double loss) {
     t->nv++;
 }
 
-static bool json_num(const char *line, const char *key, double *v) {
-    char k[48];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(line, k);
-    if (!p) return false;
-    char *end;
-    *v = strtod(p + strlen(k), &end);
-    return end != p + strlen(k);
-}
-
-/* On resume: keep the log's lines up to the checkpoint's step and rebuild the history. */
-static bool log_reopen(train_cli *t, const char *path, int64_t step) {
-    FILE *f = fopen(path, "r");
-    char tmp[4200], line[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *o = fopen(tmp, "w");
-    if (!o) { if (f) fclose(f); fprintf(stderr, "atelier %s: %s: %s\n", CMD, tmp, strerror(errno)); return false; }
-    while (f && fgets(line, sizeof line, f)) {
-        double s, l, c, st, tv, vl;
-        if (!json_num(line, "step", &s) || s > (double)step) continue;
-        fputs(line, o);
-        if (json_num(line, "val_loss", &vl)) hist_val(t, s, vl);
-        else if (json_num(line, "loss", &l) && json_num(line, "content", &c) && json_num(line, "style", &st) &&
-                 json_num(line, "tv", &tv)) {
-            stylenet_train_stats x = {l, c, st, tv};
-            hist_train(t, s, &x);
-        }
+/* On resume: the log's lines up to the checkpoint's step rebuild the history. */
+static void kept_line(const char *line, double s, void *user) {
+    train_cli *t = user;
+    double l, c, st, tv, vl;
+    if (train_log_num(line, "val_loss", &vl)) hist_val(t, s, vl);
+    else if (train_log_num(line, "loss", &l) && train_log_num(line, "content", &c) && train_log_num(line, "style", &st) &&
+             train_log_num(line, "tv", &tv)) {
+        stylenet_train_stats x = {l, c, st, tv};
+        hist_train(t, s, &x);
     }
-    if (f) fclose(f);
-    if (fclose(o) != 0 || rename(tmp, path) != 0) { fprintf(stderr, "atelier %s: %s: %s\n", CMD, path, strerror(errno)); return false; }
-    t->log = fopen(path, "a");
-    return t->log != NULL;
 }
 
 static void write_curves(train_cli *t) {
@@ -421,7 +400,7 @@ static bool setup(train_cli *t) {
         if (!ok) return false;
     }
     run_path(t, "log.jsonl", path, sizeof path);
-    return log_reopen(t, path, stylenet_trainer_steps(t->t));
+    return (t->log = train_log_reopen(CMD, path, stylenet_trainer_steps(t->t), kept_line, t)) != NULL;
 }
 
 static int train_loop(train_cli *t) {

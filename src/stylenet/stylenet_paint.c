@@ -8,6 +8,7 @@
 #include "atelier/color.h"
 #include "atelier/ops.h"
 #include "stylenet_internal.h"
+#include "../tiles_internal.h"
 
 #define MIN_SIDE 16
 
@@ -47,27 +48,6 @@ static status run_planes(const stylenet *m, arena *a, const float *rgb, int h, i
             memcpy(out + ((int64_t)c * h + i) * w, y->data + ((int64_t)c * yh + i) * yw, sizeof(float) * (size_t)w);
     arena_reset(a);
     return STATUS_OK;
-}
-
-/* Tile origins along a side of n pixels: every `tile - overlap`, the last flush with the end. */
-static int tile_starts(int n, int tile, int overlap, int *out, int max) {
-    if (n <= tile) { out[0] = 0; return 1; }
-    int k = 0;
-    for (int p = 0; k < max; p += tile - overlap) {
-        if (p + tile >= n) p = n - tile;
-        out[k++] = p;
-        if (p + tile >= n) break;
-    }
-    return k;
-}
-
-/* The weight of position i of a tile of n along a side: a ramp over `lo` pixels at its
- * start and `hi` at its end (0 where the side is the picture's edge). */
-static float ramp(int i, int n, int lo, int hi) {
-    float w = 1.0f;
-    if (lo && i < lo) w = (i + 0.5f) / lo;
-    if (hi && n - 1 - i < hi) w = fminf(w, (n - 1 - i + 0.5f) / hi);
-    return w;
 }
 
 typedef struct paint_ctx {
@@ -120,9 +100,9 @@ static status paint_tiles(paint_ctx *p, const image *photo, const float *rgb, in
             int top = ty ? ys[ty - 1] + th - y0 : 0, bottom = ty + 1 < ny ? y0 + th - ys[ty + 1] : 0;
             int left = tx ? xs[tx - 1] + tw - x0 : 0, right = tx + 1 < nx ? x0 + tw - xs[tx + 1] : 0;
             for (int i = 0; i < th; i++) {
-                float wy = ramp(i, th, top, bottom);
+                float wy = tile_ramp(i, th, top, bottom);
                 for (int j = 0; j < tw; j++) {
-                    float wt = wy * ramp(j, tw, left, right);
+                    float wt = wy * tile_ramp(j, tw, left, right);
                     int64_t q = (int64_t)(y0 + i) * w + x0 + j;
                     acc[q] += wt;
                     for (int c = 0; c < 3; c++) out[(int64_t)c * h * w + q] += wt * y[((int64_t)c * th + i) * tw + j];
