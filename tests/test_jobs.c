@@ -451,6 +451,25 @@ static void test_fast_reroute(void) {
     image_free(s);
 }
 
+/* A failed optimisation job says why (the reason reached the API as "" once: the worker
+ * passed error_message() and cleared it before copying). */
+static void test_failed_job_reason(void) {
+    jobs *q = open_queue_with(test_tmp_path("data_fail"), NULL);
+    image *c = picture(40, 30, 1), *s = picture(32, 24, 2);
+    job_params p = {.size = 16, .iterations = 1, .strength = 0.5f};
+    char id[JOB_ID_LEN + 1];
+    job_info info;
+    CHECK(q && jobs_submit(q, c, s, &p, id) == STATUS_OK && finish(q, id, &info));
+    CHECK_MSG(info.state == JOB_FAILED && strstr(info.error, "smaller than"), "%s: '%s'", job_state_name(info.state), info.error);
+    jobs_close(q);
+    /* and after a restart, from the database */
+    q = open_queue_with(test_tmp_path("data_fail"), NULL);
+    CHECK(q && jobs_get(q, id, &info) && info.state == JOB_FAILED && strstr(info.error, "smaller than"));
+    jobs_close(q);
+    image_free(c);
+    image_free(s);
+}
+
 int main(void) {
     if (!test_make_dir()) return 1;
     RUN(test_ids);
@@ -462,6 +481,7 @@ int main(void) {
     RUN(test_fast_lane);
     RUN(test_migration);
     RUN(test_fast_reroute);
+    RUN(test_failed_job_reason);
     test_remove_tree(test_dir);
     return test_finish();
 }
