@@ -2,7 +2,9 @@
  *
  * image.c reads a file whole and sniffs its format; each codec file decodes from memory
  * and encodes to an open FILE (the temporary file of an atomic write). Decoders check the
- * size from the header with image_check_size before allocating pixels.
+ * size from the header with image_check_size before allocating pixels, and check that the
+ * file holds the data its headers claim before sizing anything from them (image.h,
+ * "Hostile input"; each codec file's opening comment says how).
  */
 #ifndef ATELIER_IMAGE_INTERNAL_H
 #define ATELIER_IMAGE_INTERNAL_H

@@ -3,7 +3,17 @@
  * libjpeg's error_exit must not return; ours records the message and longjmps back to the
  * decoder, so a corrupt file is one error_set line. Its warnings are silenced, but those
  * that mean the entropy-coded data is damaged or cut short (libjpeg would fill the rest
- * with grey and carry on) fail the read, naming the problem.
+ * with grey and carry on) fail the read at once, naming the problem.
+ *
+ * Hostile files (image.h). Before anything is sized from the frame header, a Huffman-coded
+ * file must hold at least a bit per 8x8 block after its headers (every block of a
+ * sequential scan costs two or more; a progressive file's first DC scan at least one per
+ * block of its component), so a 700-byte file cannot claim 10000x10000. The whole-image
+ * coefficient arrays of progressive and multi-scan files are then at most 128 bytes per
+ * block, 8 per pixel, within the pixel limit. Each scan is a pass over its blocks however
+ * few bytes it takes, so more than IMAGE_MAX_JPEG_SCANS scans are refused (libjpeg's
+ * standard progression has 10). Arithmetic-coded files have no such floor: the pixel
+ * limit bounds them.
  *
  * EXIF orientation (EXIF 2.3, tag 0x0112 in IFD0 of the APP1 "Exif" segment's TIFF
  * structure) is parsed here and applied after decoding; values 5..8 swap width and height.
@@ -15,28 +25,43 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+/* How a decode ended early: the longjmp value, choosing the message's prefix. */
+enum { JPEG_FAIL_ERROR = 1, JPEG_FAIL_DAMAGE, JPEG_FAIL_SCANS };
+
 typedef struct jpeg_err {
     struct jpeg_error_mgr pub;
+    struct jpeg_progress_mgr progress;  /* decoding: counts the scans */
     jmp_buf jmp;
-    char msg[JMSG_LENGTH_MAX];   /* the fatal error */
-    char warn[JMSG_LENGTH_MAX];  /* the first damaging warning, "" when none */
+    char msg[JMSG_LENGTH_MAX];   /* the fatal error or damaging warning */
 } jpeg_err;
 
 static void jpeg_on_error(j_common_ptr cinfo) {
     jpeg_err *e = (jpeg_err *)cinfo->err;
     (*cinfo->err->format_message)(cinfo, e->msg);
-    longjmp(e->jmp, 1);
+    longjmp(e->jmp, JPEG_FAIL_ERROR);
 }
 
-/* level -1 is a warning; trace messages (level >= 0) are ignored. */
+/* level -1 is a warning; trace messages (level >= 0) are ignored. A warning that the data
+ * is damaged or has run out ends the read there and then: libjpeg would make up the rest
+ * of the image, however large, before we could refuse it. */
 static void jpeg_on_message(j_common_ptr cinfo, int level) {
     jpeg_err *e = (jpeg_err *)cinfo->err;
     if (level >= 0) return;
     cinfo->err->num_warnings++;
     int code = cinfo->err->msg_code;
     bool damaging = code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_HUFF_BAD_CODE ||
-                    code == JWRN_MUST_RESYNC || code == JWRN_NOT_SEQUENTIAL;
-    if (damaging && !e->warn[0]) (*cinfo->err->format_message)(cinfo, e->warn);
+                    code == JWRN_MUST_RESYNC || code == JWRN_NOT_SEQUENTIAL || code == JWRN_ARITH_BAD_CODE;
+    if (!damaging) return;
+    (*cinfo->err->format_message)(cinfo, e->msg);
+    longjmp(e->jmp, JPEG_FAIL_DAMAGE);
+}
+
+/* libjpeg calls this before each row of input it takes in, so a new scan is seen at once. */
+static void jpeg_on_progress(j_common_ptr cinfo) {
+    jpeg_err *e = (jpeg_err *)cinfo->err;
+    if (((j_decompress_ptr)cinfo)->input_scan_number <= IMAGE_MAX_JPEG_SCANS) return;
+    snprintf(e->msg, sizeof e->msg, "more than %d scans", IMAGE_MAX_JPEG_SCANS);
+    longjmp(e->jmp, JPEG_FAIL_SCANS);
 }
 
 static void jpeg_quiet(j_common_ptr cinfo) { (void)cinfo; }
@@ -161,6 +186,28 @@ static int jpeg_collect_markers(struct jpeg_decompress_struct *ci, image *im) {
     return orientation;
 }
 
+/* A Huffman-coded file must hold at least a bit per block after its headers (see the top):
+ * every block where one scan covers all components, those of the smallest component where
+ * scans are separate (progressive, or sequential one component at a time). */
+static status jpeg_check_data(const char *path, struct jpeg_decompress_struct *ci) {
+    if (ci->arith_code) return STATUS_OK;
+    uint64_t all = 0, least = UINT64_MAX;
+    for (int i = 0; i < ci->num_components; i++) {
+        const jpeg_component_info *k = &ci->comp_info[i];
+        uint64_t blocks = (uint64_t)k->width_in_blocks * k->height_in_blocks;
+        all += blocks;
+        if (blocks < least) least = blocks;
+    }
+    bool one_scan = !ci->progressive_mode && ci->comps_in_scan == ci->num_components;
+    uint64_t need = (one_scan ? all : least) / 8;
+    size_t have = ci->src->bytes_in_buffer;
+    if (have < need)
+        return error_set(STATUS_FORMAT, "%s: truncated JPEG: %ux%u needs at least %llu bytes of coded data, "
+                         "the file has %zu after its headers", path, ci->image_width, ci->image_height,
+                         (unsigned long long)need, have);
+    return STATUS_OK;
+}
+
 image *image_jpeg_decode(const char *path, const unsigned char *buf, size_t n, int64_t max_pixels) {
     struct jpeg_decompress_struct ci;
     jpeg_err err;
@@ -168,16 +215,21 @@ image *image_jpeg_decode(const char *path, const unsigned char *buf, size_t n, i
     jpeg_err_init(&err, &ci.err);
     image *volatile im = NULL;
     JSAMPLE *volatile row = NULL;
-    if (setjmp(err.jmp)) {
-        error_set(STATUS_FORMAT, "%s: corrupt JPEG: %s", path, err.msg);
-        goto fail;
+    switch (setjmp(err.jmp)) {
+    case 0: break;
+    case JPEG_FAIL_DAMAGE: error_set(STATUS_FORMAT, "%s: corrupt or truncated JPEG: %s", path, err.msg); goto fail;
+    case JPEG_FAIL_SCANS: error_set(STATUS_FORMAT, "%s: JPEG refused: %s", path, err.msg); goto fail;
+    default: error_set(STATUS_FORMAT, "%s: corrupt JPEG: %s", path, err.msg); goto fail;
     }
     jpeg_create_decompress(&ci);
+    err.progress.progress_monitor = jpeg_on_progress;
+    ci.progress = &err.progress;
     jpeg_mem_src(&ci, buf, (unsigned long)n);
     jpeg_save_markers(&ci, JPEG_COM, 0xffff);
     jpeg_save_markers(&ci, JPEG_APP0 + 1, 0xffff);
     jpeg_read_header(&ci, TRUE);
-    if (image_check_size(path, "JPEG", ci.image_width, ci.image_height, max_pixels) != STATUS_OK)
+    if (image_check_size(path, "JPEG", ci.image_width, ci.image_height, max_pixels) != STATUS_OK ||
+        jpeg_check_data(path, &ci) != STATUS_OK)
         goto fail;
     bool cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
     ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -190,10 +242,6 @@ image *image_jpeg_decode(const char *path, const unsigned char *buf, size_t n, i
     }
     int orientation = jpeg_collect_markers(&ci, im);  /* finish_decompress frees them */
     jpeg_read_pixels(&ci, im, row, cmyk);
-    if (err.warn[0]) {
-        error_set(STATUS_FORMAT, "%s: corrupt or truncated JPEG: %s", path, err.warn);
-        goto fail;
-    }
     free(row);
     jpeg_destroy_decompress(&ci);
     if (image_orient(im, orientation) != STATUS_OK) { image_free(im); return NULL; }

@@ -5,6 +5,15 @@
  * and warnings are dropped (the library prints nothing). Every transform is asked of
  * libpng: palette and tRNS expand to RGB(A), grey to RGB, 1/2/4-bit to 8; 16-bit samples
  * arrive big-endian and are scaled by 1/65535.
+ *
+ * Hostile files (image.h). libpng 1.6 takes a chunk length past the end of the data for a
+ * warning ("chunk data is too large") and allocates and zeroes it before it finds the file
+ * cut, so before libpng starts, png_check_chunks walks the chunks in memory and refuses a
+ * length that overruns the file; the IDAT bytes it counts must be able to inflate to the
+ * image (deflate packs at most 1032 bytes into one). Everything libpng allocates itself
+ * (text, profiles, zlib state, its row buffers) comes from png_heap_alloc, within a budget
+ * of PNG_HEAP_BASE + 2 bytes per byte of file + 32 per pixel of width: past it, libpng
+ * drops the chunk (zTXt/iTXt that inflate to megabytes) or fails the read.
  */
 #include "image_internal.h"
 #include <png.h>
@@ -12,11 +21,64 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PNG_HEAP_BASE ((size_t)16 << 20)  /* libpng's own memory beyond 2n + 32w bytes */
+#define PNG_DEFLATE_MAX_RATIO 1032        /* 258 bytes per 2-bit match (RFC 1951) */
+
 typedef struct png_ctx {
     const unsigned char *p;  /* decoding: the file in memory */
     size_t n, pos;
+    size_t heap, heap_max;   /* libpng's live allocations and their budget */
+    size_t refused;          /* the first allocation refused for the budget, 0 if none */
     char msg[200];           /* libpng's last error */
 } png_ctx;
+
+/* libpng's allocator: malloc with a size header, so that the live total can be kept. */
+typedef union png_block { size_t size; max_align_t align; } png_block;
+
+static png_voidp png_heap_alloc(png_structp png, png_alloc_size_t size) {
+    png_ctx *c = png_get_mem_ptr(png);
+    if (size > c->heap_max - c->heap) {
+        if (!c->refused) c->refused = size;
+        return NULL;
+    }
+    png_block *b = malloc(sizeof *b + size);
+    if (!b) return NULL;
+    b->size = size;
+    c->heap += size;
+    return b + 1;
+}
+
+static void png_heap_free(png_structp png, png_voidp p) {
+    png_ctx *c = png_get_mem_ptr(png);
+    png_block *b = (png_block *)p - 1;
+    c->heap -= b->size;
+    free(b);
+}
+
+static uint32_t png_be32(const unsigned char *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Every chunk up to IEND must fit in the file (a chunk is length, type, data, CRC). Counts
+ * the IDAT bytes. A file that ends between chunks is left to libpng (it says truncated). */
+static status png_check_chunks(const char *path, const unsigned char *buf, size_t n, uint64_t *idat) {
+    *idat = 0;
+    for (size_t pos = 8; n - pos >= 8; ) {
+        uint32_t len = png_be32(buf + pos);
+        const unsigned char *t = buf + pos + 4;
+        char type[5] = "?";
+        bool named = true;
+        for (int i = 0; i < 4; i++) named = named && ((t[i] | 0x20) >= 'a' && (t[i] | 0x20) <= 'z');
+        if (named) { memcpy(type, t, 4); type[4] = 0; }
+        if (len > n - pos - 8 || n - pos - 8 - len < 4)
+            return error_set(STATUS_FORMAT, "%s: corrupt PNG: the %s chunk at byte %zu claims %u bytes, "
+                             "only %zu remain (truncated file)", path, type, pos, len, n - pos - 8);
+        if (memcmp(t, "IDAT", 4) == 0) *idat += len;
+        if (memcmp(t, "IEND", 4) == 0) break;
+        pos += 12 + (size_t)len;
+    }
+    return STATUS_OK;
+}
 
 static void png_on_error(png_structp png, png_const_charp msg) {
     png_ctx *c = png_get_error_ptr(png);
@@ -87,9 +149,26 @@ static size_t png_set_transforms(png_structp png, png_infop info, int *c, int *d
     return png_get_rowbytes(png, info);
 }
 
+/* After png_read_info: the IDAT bytes must be able to inflate to the image's rows (at
+ * least rowbytes per row, whether interlaced or not), else the file is refused before its
+ * pixels are allocated. Then the heap budget grows by libpng's row buffers. */
+static status png_check_data(const char *path, png_structp png, png_infop info, png_ctx *c, uint64_t idat) {
+    uint32_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    uint64_t need = (uint64_t)png_get_rowbytes(png, info) * h / PNG_DEFLATE_MAX_RATIO;
+    if (idat < need)
+        return error_set(STATUS_FORMAT, "%s: corrupt PNG: %ux%u needs at least %llu bytes of compressed "
+                         "image data, the file has %llu (truncated?)", path, w, h,
+                         (unsigned long long)need, (unsigned long long)idat);
+    c->heap_max += (size_t)32 * (w + 64);
+    return STATUS_OK;
+}
+
 image *image_png_decode(const char *path, const unsigned char *buf, size_t n, int64_t max_pixels) {
-    png_ctx ctx = {.p = buf, .n = n};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error, png_on_warning);
+    uint64_t idat;
+    if (png_check_chunks(path, buf, n, &idat) != STATUS_OK) return NULL;
+    png_ctx ctx = {.p = buf, .n = n, .heap_max = PNG_HEAP_BASE + 2 * n};
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &ctx, png_on_error, png_on_warning,
+                                               &ctx, png_heap_alloc, png_heap_free);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
@@ -99,24 +178,33 @@ image *image_png_decode(const char *path, const unsigned char *buf, size_t n, in
     image *volatile im = NULL;
     png_bytep *volatile rows = NULL;
     if (setjmp(png_jmpbuf(png))) {
-        error_set(STATUS_FORMAT, "%s: corrupt PNG: %s", path, ctx.msg);
+        if (ctx.refused && strstr(ctx.msg, "memory"))   /* libpng's "Out of memory" */
+            error_set(STATUS_FORMAT, "%s: PNG refused: libpng needs more than its budget of %zu MB",
+                      path, ctx.heap_max >> 20);
+        else
+            error_set(STATUS_FORMAT, "%s: corrupt PNG: %s", path, ctx.msg);
         goto fail;
     }
     png_set_read_fn(png, &ctx, png_read_mem);
     png_read_info(png, info);
     uint32_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     if (image_check_size(path, "PNG", w, h, max_pixels) != STATUS_OK) goto fail;
+    if (png_check_data(path, png, info, &ctx, idat) != STATUS_OK) goto fail;
     int c, depth;
     size_t rowbytes = png_set_transforms(png, info, &c, &depth);
-    im = image_new((int)w, (int)h, c);
     rows = calloc(h, sizeof(png_bytep));
-    if (!im || !rows || !(rows[0] = malloc(rowbytes * h))) {
+    if (!rows || !(rows[0] = malloc(rowbytes * h))) {
         error_set(STATUS_NOMEM, "%s: out of memory for %ux%u pixels", path, w, h);
         goto fail;
     }
     for (uint32_t y = 1; y < h; y++) rows[y] = rows[0] + y * rowbytes;
     png_read_image(png, rows);
     png_read_end(png, info);      /* text chunks after the image data land in info too */
+    im = image_new((int)w, (int)h, c);   /* only now that the data has filled the rows */
+    if (!im) {
+        error_set(STATUS_NOMEM, "%s: out of memory for %ux%u pixels", path, w, h);
+        goto fail;
+    }
     png_rows_to_planes(im, rows, depth);
     png_collect_text(png, info, im);
     free(rows[0]); free(rows);

@@ -3,6 +3,11 @@
  * pixels exactly. Text metadata travels in an XMP chunk (libwebpmux to write it,
  * libwebpdemux to find it), one <atelier:key>value</atelier:key> element per pair inside
  * the packet's rdf:Description, values XML-escaped.
+ *
+ * Hostile files (image.h): WebPGetFeatures reads the size from the first bytes and does not
+ * look further, so webp_check_chunks first makes sure that the RIFF size and every chunk
+ * size fit in the file (libwebp would refuse the file only after we had sized the pixels
+ * from it). The float image is allocated once libwebp has filled the 8-bit pixels.
  */
 #include "image_internal.h"
 #include <stdlib.h>
@@ -54,6 +59,34 @@ static void xmp_collect_text(char *xmp, image *im) {
     }
 }
 
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The RIFF container: "RIFF" size "WEBP", then chunks of fourcc, size, payload (padded to
+ * even). Every size must fit in the bytes present; bytes after the RIFF's end are ignored,
+ * as libwebp ignores them. */
+static status webp_check_chunks(const char *path, const unsigned char *buf, size_t n) {
+    uint32_t riff = le32(buf + 4);
+    if (riff < 4 || riff > n - 8)
+        return error_set(STATUS_FORMAT, "%s: truncated WebP: the RIFF header claims %u bytes, the file "
+                         "has %zu after it", path, riff, n - 8);
+    size_t end = 8 + (size_t)riff;
+    for (size_t pos = 12; end - pos >= 8; ) {
+        uint32_t len = le32(buf + pos + 4);
+        char type[5] = "?";
+        bool named = true;
+        for (int i = 0; i < 4; i++) named = named && buf[pos + i] >= 0x20 && buf[pos + i] < 0x7f;
+        if (named) { memcpy(type, buf + pos, 4); type[4] = 0; }
+        if (len > end - pos - 8)
+            return error_set(STATUS_FORMAT, "%s: truncated WebP: the '%s' chunk at byte %zu claims %u bytes, "
+                             "only %zu remain", path, type, pos, len, end - pos - 8);
+        pos += 8 + (size_t)len + (len & 1);
+        if (pos > end) break;   /* the padding byte of the last chunk may be missing */
+    }
+    return STATUS_OK;
+}
+
 static void webp_read_text(const unsigned char *buf, size_t n, image *im) {
     WebPData data = {buf, n};
     WebPDemuxer *dmx = WebPDemux(&data);
@@ -72,6 +105,7 @@ static void webp_read_text(const unsigned char *buf, size_t n, image *im) {
 }
 
 image *image_webp_decode(const char *path, const unsigned char *buf, size_t n, int64_t max_pixels) {
+    if (webp_check_chunks(path, buf, n) != STATUS_OK) return NULL;
     WebPBitstreamFeatures ft;
     VP8StatusCode st = WebPGetFeatures(buf, n, &ft);
     if (st != VP8_STATUS_OK) {
@@ -85,18 +119,15 @@ image *image_webp_decode(const char *path, const unsigned char *buf, size_t n, i
     }
     if (image_check_size(path, "WebP", ft.width, ft.height, max_pixels) != STATUS_OK) return NULL;
     int c = ft.has_alpha ? 4 : 3, w = ft.width, h = ft.height;
-    image *im = image_new(w, h, c);
-    uint8_t *px = malloc((size_t)w * h * c);
-    if (!im || !px) {
-        free(px); image_free(im);
-        error_set(STATUS_NOMEM, "%s: out of memory for %dx%d pixels", path, w, h);
-        return NULL;
-    }
     size_t size = (size_t)w * h * c;
-    uint8_t *ok = c == 4 ? WebPDecodeRGBAInto(buf, n, px, size, w * 4) : WebPDecodeRGBInto(buf, n, px, size, w * 3);
-    if (!ok) {
-        free(px); image_free(im);
-        error_set(STATUS_FORMAT, "%s: corrupt or truncated WebP data", path);
+    uint8_t *px = malloc(size);
+    uint8_t *ok = !px ? NULL : c == 4 ? WebPDecodeRGBAInto(buf, n, px, size, w * 4)
+                                      : WebPDecodeRGBInto(buf, n, px, size, w * 3);
+    image *im = ok ? image_new(w, h, c) : NULL;   /* only once libwebp has filled px */
+    if (!im) {
+        if (!px || ok) error_set(STATUS_NOMEM, "%s: out of memory for %dx%d pixels", path, w, h);
+        else error_set(STATUS_FORMAT, "%s: corrupt or truncated WebP data", path);
+        free(px);
         return NULL;
     }
     size_t plane = (size_t)w * h;

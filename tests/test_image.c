@@ -6,17 +6,21 @@
  * here with libpng and libjpeg directly; EXIF orientations are APP1 segments spliced into
  * a JPEG we wrote. Bad input is made by truncating, flipping bytes and forging headers.
  */
+#define _DEFAULT_SOURCE   /* wait4 */
 #include <dirent.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <png.h>
 #include <jpeglib.h>
+#include <zlib.h>
 #include "atelier/image.h"
 #include "harness.h"
 
@@ -530,6 +534,325 @@ static void test_bombs_and_limits(void) {
     image_free(im);
 }
 
+/* ---- hostile input: a small file never costs much (image.h, "Hostile input") ----
+ *
+ * Each file is read in a forked child, so that a regression costs the child and not this
+ * process, and so that the peak RSS (wait4's ru_maxrss) and CPU time measured are the
+ * read's own. The baseline is the child's RSS just after the fork, with the free memory
+ * it inherited given back and the peak reset (Linux: /proc/self/clear_refs); an alarm
+ * kills a child that hangs. The bounds are far above what the fixed reader needs (29 MB
+ * and 0.15 s for the zTXt bomb, under 13 MB and 15 ms for the rest) and far below what
+ * the unfixed one took (up to 2 GB of RSS, 1.4 GB of address space, 2 s of CPU). */
+
+#define HOSTILE_RSS_MB 64.0   /* peak RSS above the baseline */
+#define HOSTILE_CPU_S 0.5     /* user plus system time of the child */
+#define HOSTILE_VM_MB 256.0   /* address space: no large reservation for pixels never written */
+
+typedef struct hostile_run {
+    bool read;            /* image_read returned an image */
+    status st;            /* else error_status() and error_message() */
+    char msg[400];
+    int w, h, ntext;      /* of the image, when read */
+    long rss0_kb;         /* the child's RSS at the fork */
+    double rss_mb;        /* peak RSS above rss0_kb */
+    double vm_mb;         /* peak address space above the child's at the fork (VmPeak) */
+    double cpu_s, wall_s;
+    int died;             /* the signal that killed the child, -1 if it said nothing */
+} hostile_run;
+
+/* A "Name:" line of /proc/self/status in kB; 0 where there is none. */
+static long proc_status_kb(const char *name) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, name, strlen(name)) == 0) kb = atol(line + strlen(name));
+    if (f) fclose(f);
+    return kb;
+}
+
+static hostile_run hostile_read(const char *path, const image_read_opts *o) {
+    hostile_run r = {.died = -1};
+    int fd[2];
+    if (pipe(fd) != 0) return r;
+    fflush(stdout);
+    fflush(stderr);
+    double t0 = seconds();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30);
+#ifdef __GLIBC__
+        malloc_trim(0);    /* free pages inherited from the parent: the read may not reuse them */
+#endif
+        FILE *peak = fopen("/proc/self/clear_refs", "w");   /* "5": the peak RSS restarts here */
+        if (peak) { fputs("5", peak); fclose(peak); }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        hostile_run c = {.rss0_kb = ru.ru_maxrss};
+        long vm0 = proc_status_kb("VmPeak:");
+        error_clear();
+        image *im = image_read(path, o);
+        c.vm_mb = (proc_status_kb("VmPeak:") - vm0) / 1024.0;
+        c.read = im != NULL;
+        c.st = error_status();
+        snprintf(c.msg, sizeof c.msg, "%s", error_message());
+        if (im) { c.w = im->w; c.h = im->h; c.ntext = im->ntext; }
+        image_free(im);
+        ssize_t wr = write(fd[1], &c, sizeof c);
+        _exit(wr == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    while (pid > 0 && got < sizeof r) {
+        ssize_t k = read(fd[0], (char *)&r + got, sizeof r - got);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    int ws = 0;
+    struct rusage ru = {0};
+    if (pid > 0) wait4(pid, &ws, 0, &ru);
+    r.wall_s = seconds() - t0;
+    r.died = got != sizeof r ? (WIFSIGNALED(ws) ? WTERMSIG(ws) : -1) : 0;
+    r.rss_mb = (ru.ru_maxrss - r.rss0_kb) / 1024.0;
+    r.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return r;
+}
+
+static void hostile_print(const char *what, size_t n, const hostile_run *r) {
+    printf("    %-28s %6zu bytes: %-7s %.3f s CPU (%.3f s wall), peak RSS +%.1f MB, address space +%.0f MB\n",
+           what, n, r->read ? "read," : "refused,", r->cpu_s, r->wall_s, r->rss_mb, r->vm_mb);
+}
+
+/* The bytes, saved as a file, must be refused with status s and a message holding part,
+ * within the bounds. */
+static void check_hostile_refused(const char *what, const unsigned char *b, size_t n, status s, const char *part) {
+    TMP_PATH(path, "hostile.img");
+    save_bytes(path, b, n);
+    hostile_run r = hostile_read(path, NULL);
+    hostile_print(what, n, &r);
+    CHECK_MSG(r.died == 0, "%s: the reading child died (signal %d)", what, r.died);
+    CHECK_MSG(!r.read, "%s: was read (%dx%d)", what, r.w, r.h);
+    CHECK_MSG(r.died || r.read || (r.st == s && strstr(r.msg, part) && strstr(r.msg, path) && !strchr(r.msg, '\n')),
+              "%s: status %s, message '%s' (want %s and '%s')", what, status_name(r.st), r.msg, status_name(s), part);
+    CHECK_MSG(r.rss_mb < HOSTILE_RSS_MB, "%s: peak RSS +%.1f MB (bound %.0f MB)", what, r.rss_mb, HOSTILE_RSS_MB);
+    CHECK_MSG(r.cpu_s < HOSTILE_CPU_S, "%s: %.2f s CPU (bound %.1f s)", what, r.cpu_s, HOSTILE_CPU_S);
+    CHECK_MSG(r.vm_mb < HOSTILE_VM_MB, "%s: address space +%.0f MB (bound %.0f MB)", what, r.vm_mb, HOSTILE_VM_MB);
+    remove(path);
+}
+
+/* Writes a PNG chunk at b: length, type, data, and the CRC of type and data. */
+static size_t png_chunk(unsigned char *b, const char *type, const void *data, uint32_t len) {
+    put32(b, len);
+    memcpy(b + 4, type, 4);
+    if (len) memcpy(b + 8, data, len);
+    put32(b + 8 + len, crc32_png(b + 4, 4 + (size_t)len));
+    return 12 + (size_t)len;
+}
+
+/* The signature and IHDR of a w x h 8-bit RGB PNG: 33 bytes. */
+static size_t png_head(unsigned char *b, uint32_t w, uint32_t h) {
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char ihdr[13] = {0};
+    put32(ihdr, w);
+    put32(ihdr + 4, h);
+    ihdr[8] = 8;
+    ihdr[9] = 2;
+    memcpy(b, sig, 8);
+    return 8 + png_chunk(b + 8, "IHDR", ihdr, 13);
+}
+
+/* The IDAT and IEND of a 1x1 RGB image. */
+static size_t png_tail_1x1(unsigned char *b) {
+    unsigned char raw[4] = {0, 10, 20, 30}, z[64];
+    uLongf zn = sizeof z;
+    compress2(z, &zn, raw, sizeof raw, 9);
+    size_t k = png_chunk(b, "IDAT", z, (uint32_t)zn);
+    return k + png_chunk(b + k, "IEND", NULL, 0);
+}
+
+/* A chunk that claims 0x7fffffff bytes (2 GB) and holds one: libpng 1.6 took "chunk data is
+ * too large" for a warning and allocated and zeroed the 2 GB before finding the file cut. */
+static void test_hostile_png_chunk_lengths(void) {
+    static const char *types[] = {"tEXt", "zTXt", "iTXt", "sPLT", "iCCP", "eXIf", "pCAL", "sCAL", "prVt"};
+    unsigned char b[256];
+    char what[64];
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        size_t n = png_head(b, 1, 1);            /* 33 bytes, then 9: a 42-byte file */
+        put32(b + n, 0x7fffffffu);
+        memcpy(b + n + 4, types[i], 4);
+        b[n + 8] = 'k';
+        n += 9;
+        snprintf(what, sizeof what, "png %s before IDAT", types[i]);
+        check_hostile_refused(what, b, n, STATUS_FORMAT, "claims 2147483647 bytes");
+    }
+    /* the same after the image data (png_read_end) */
+    image *im = make_image(16, 16, 3, 255, 90, false);
+    size_t n;
+    unsigned char *png = encoded(im, "h.png", NULL, &n);
+    unsigned char *cut = malloc(n + 64);
+    for (int i = 0; i < 3; i++) {
+        memcpy(cut, png, n - 12);                /* without its IEND */
+        size_t k = n - 12;
+        put32(cut + k, 0x7fffffffu);
+        memcpy(cut + k + 4, types[i], 4);
+        memcpy(cut + k + 8, "key", 4);
+        snprintf(what, sizeof what, "png %s after IDAT", types[i]);
+        check_hostile_refused(what, cut, k + 12, STATUS_FORMAT, "claims 2147483647 bytes");
+    }
+    /* 10000x10000 with 12 bytes of image data and an IEND: refused before the pixels */
+    n = png_head(cut, 10000, 10000);
+    n += png_tail_1x1(cut + n);
+    check_hostile_refused("png 10000x10000, 1x1 IDAT", cut, n, STATUS_FORMAT, "image data");
+    free(cut);
+    free(png);
+    image_free(im);
+}
+
+/* zTXt chunks of 4 KB that each inflate to 4 MB: libpng's default limits allow 1000 of
+ * them at up to 8 MB each. The image is read; text beyond the budget is dropped. */
+static void test_hostile_png_text_bomb(void) {
+    enum { CHUNKS = 32, TEXT = 4 << 20 };
+    unsigned char *text = malloc(TEXT);
+    memset(text, 'a', TEXT);
+    uLongf zn = compressBound(TEXT);
+    unsigned char *z = malloc(zn + 16), *b = malloc(64 + CHUNKS * (zn + 32) + 128);
+    compress2(z + 6, &zn, text, TEXT, 9);
+    size_t n = png_head(b, 1, 1);
+    for (int i = 0; i < CHUNKS; i++) {
+        snprintf((char *)z, 6, "t%03d", i);      /* key, NUL, then method 0 */
+        z[5] = 0;
+        n += png_chunk(b + n, "zTXt", z, (uint32_t)(zn + 6));
+    }
+    n += png_tail_1x1(b + n);
+    TMP_PATH(path, "bomb.png");
+    save_bytes(path, b, n);
+    hostile_run r = hostile_read(path, NULL);
+    hostile_print("png 32 zTXt of 4 MB each", n, &r);
+    CHECK_MSG(r.died == 0 && r.read && r.w == 1 && r.h == 1, "text bomb: %s", r.msg);
+    CHECK_MSG(r.ntext >= 1 && r.ntext < CHUNKS, "text bomb: %d texts kept", r.ntext);
+    CHECK_MSG(r.rss_mb < HOSTILE_RSS_MB, "text bomb: peak RSS +%.1f MB", r.rss_mb);
+    CHECK_MSG(r.cpu_s < HOSTILE_CPU_S, "text bomb: %.2f s CPU", r.cpu_s);
+    remove(path);
+    free(b); free(z); free(text);
+}
+
+/* A JPEG from libjpeg directly: c components (1 or 3) of noise over a gradient, with the
+ * progressive scan script given (nscans > 0), libjpeg's standard one (nscans < 0) or none. */
+static unsigned char *jpeg_by_hand(int w, int h, int c, const jpeg_scan_info *scans, int nscans,
+                                   double noise, unsigned long *n) {
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr jerr;
+    unsigned char *out = NULL;
+    ci.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &out, n);
+    ci.image_width = (JDIMENSION)w; ci.image_height = (JDIMENSION)h;
+    ci.input_components = c; ci.in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_set_quality(&ci, 90, TRUE);
+    if (nscans < 0) jpeg_simple_progression(&ci);
+    if (nscans > 0) { ci.scan_info = scans; ci.num_scans = nscans; }
+    jpeg_start_compress(&ci, TRUE);
+    unsigned char *row = malloc((size_t)w * c);
+    g_rng = 95;
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w * c; x++) row[x] = (unsigned char)((x + y) % 200 + noise * rnd(50));
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(row);
+    return out;
+}
+
+/* Sets the size in the frame header (SOF0 or SOF2: FFCx len(2) P(1) H(2) W(2)). */
+static bool jpeg_forge_size(unsigned char *b, size_t n, unsigned w, unsigned h) {
+    for (size_t i = 2; i + 9 < n; i++)
+        if (b[i] == 0xff && (b[i + 1] == 0xc0 || b[i + 1] == 0xc2)) {
+            b[i + 5] = (unsigned char)(h >> 8); b[i + 6] = (unsigned char)h;
+            b[i + 7] = (unsigned char)(w >> 8); b[i + 8] = (unsigned char)w;
+            return true;
+        }
+    return false;
+}
+
+/* A JPEG cut short whose frame header claims 10000x10000: libjpeg makes up the missing data
+ * (a warning, then grey), so the unfixed reader decoded all 10000 rows into 1.2 GB. */
+static void test_hostile_jpeg_truncated(void) {
+    image *im = make_image(16, 16, 3, 255, 91, false);
+    size_t n;
+    unsigned char *b = encoded(im, "h.jpg", NULL, &n);
+    CHECK(jpeg_forge_size(b, n, 10000, 10000));
+    size_t sos = 0;                               /* cut halfway through the coded data */
+    for (size_t i = 2; i + 4 < n && !sos; i++)
+        if (b[i] == 0xff && b[i + 1] == 0xda) sos = i + 2 + ((size_t)b[i + 2] << 8 | b[i + 3]);
+    CHECK(sos > 0 && sos < n);
+    check_hostile_refused("jpeg 10000x10000 cut", b, (sos + n) / 2, STATUS_FORMAT, "truncated");
+    free(b);
+    unsigned long pn = 0;                         /* progressive: whole-image coefficients */
+    b = jpeg_by_hand(32, 32, 3, NULL, -1, 1.0, &pn);
+    CHECK(jpeg_forge_size(b, pn, 10000, 10000));
+    check_hostile_refused("jpeg progressive 10000^2 cut", b, pn / 2, STATUS_FORMAT, "truncated");
+    /* the same with the whole progressive file: still far too little data for the size */
+    check_hostile_refused("jpeg progressive 10000^2", b, pn, STATUS_FORMAT, "truncated");
+    free(b);
+    /* data that runs out, in a file not too small for its size: refused at the first
+     * sign (libjpeg's "premature end"), not after making up the rest */
+    b = jpeg_by_hand(1024, 1024, 1, NULL, 0, 1.0, &pn);
+    CHECK(jpeg_forge_size(b, pn, 4000, 4000));
+    check_hostile_refused("jpeg 4000x4000 cut", b, pn - 1000, STATUS_FORMAT, "corrupt or truncated JPEG");
+    free(b);
+    image_free(im);
+}
+
+/* A progressive JPEG may have any number of scans, and each costs a pass over all of its
+ * blocks however few bytes it takes: the scan count is capped. 253 valid scans here
+ * (every AC coefficient alone, in four successive-approximation steps). */
+static void test_hostile_jpeg_scans(void) {
+    jpeg_scan_info scans[1 + 63 * 4];
+    int k = 0;
+    scans[k++] = (jpeg_scan_info){1, {0}, 0, 0, 0, 0};
+    for (int c = 1; c <= 63; c++) {
+        scans[k++] = (jpeg_scan_info){1, {0}, c, c, 0, 3};
+        for (int a = 3; a >= 1; a--) scans[k++] = (jpeg_scan_info){1, {0}, c, c, a, a - 1};
+    }
+    unsigned long n = 0;
+    unsigned char *b = jpeg_by_hand(1024, 1024, 1, scans, k, 0.0, &n);
+    check_hostile_refused("jpeg 253 scans", b, n, STATUS_FORMAT, "scans");
+    free(b);
+    b = jpeg_by_hand(64, 64, 3, NULL, -1, 1.0, &n);    /* libjpeg's 10 scans: read */
+    TMP_PATH(path, "prog.jpg");
+    save_bytes(path, b, n);
+    image *im = image_read(path, NULL);
+    CHECK_MSG(im && im->w == 64 && im->h == 64, "standard progressive JPEG: %s", error_message());
+    image_free(im);
+    remove(path);
+    free(b);
+}
+
+/* WebP whose header claims 16383x6000 (98 megapixels, under the limit) and whose data is
+ * cut: refused from the chunk sizes, before any pixel memory. */
+static void test_hostile_webp_truncated(void) {
+    image *im = make_image(64, 48, 3, 255, 92, false);
+    size_t n;
+    unsigned char *b = encoded(im, "h.webp", NULL, &n);
+    CHECK(memcmp(b + 12, "VP8 ", 4) == 0 && b[23] == 0x9d && b[24] == 0x01 && b[25] == 0x2a);
+    b[26] = 0xff; b[27] = 0x3f; b[28] = 6000 & 0xff; b[29] = 6000 >> 8;
+    check_hostile_refused("webp lossy 16383x6000 cut", b, 200, STATUS_FORMAT, "claims");
+    free(b);
+    image_write_opts lossless = {.webp_lossless = true};
+    b = encoded(im, "h.webp", &lossless, &n);
+    uint32_t bits = 16382u | 5999u << 14;
+    b[21] = (unsigned char)bits; b[22] = (unsigned char)(bits >> 8); b[23] = (unsigned char)(bits >> 16);
+    b[24] = (unsigned char)((b[24] & 0xf0) | (bits >> 24));
+    check_hostile_refused("webp lossless 16383x6000 cut", b, 200, STATUS_FORMAT, "claims");
+    free(b);
+    image_free(im);
+}
+
 /* ---- writing failures ---- */
 
 static bool png_holds(const char *path, const image *want) {
@@ -737,6 +1060,11 @@ int main(void) {
     RUN(test_truncated);
     RUN(test_flipped_bytes);
     RUN(test_bombs_and_limits);
+    RUN(test_hostile_png_chunk_lengths);
+    RUN(test_hostile_png_text_bomb);
+    RUN(test_hostile_jpeg_truncated);
+    RUN(test_hostile_jpeg_scans);
+    RUN(test_hostile_webp_truncated);
     RUN(test_write_errors);
     RUN(test_resize_constant);
     RUN(test_resize_area_mean);

@@ -12,6 +12,22 @@
  * file is refused with one line naming the file and the problem (error.h); it never
  * crashes and the libraries print nothing.
  *
+ * Hostile input: what reading a file of n bytes may cost. Memory: at most 24 bytes per
+ * pixel (the float planes, with the codec's 8/16-bit rows or JPEG coefficients), allocated
+ * only once the size is within image_read_opts.max_pixels (100 megapixels by default,
+ * hence 2.4 GB at most), plus the libraries' working rows (a few rows of the image), plus
+ * about 8n + 48 MB for the rest (the file, text, libpng's heap, capped at 16 MB + 2n).
+ * Time: linear in n plus the pixels; a progressive JPEG makes one pass over its
+ * coefficients per scan, and more than IMAGE_MAX_JPEG_SCANS scans are refused. A file that
+ * claims more than it holds (a chunk length past its end; 10000x10000 pixels in 700 bytes
+ * of JPEG or in a short run of PNG image data) is refused before anything is sized from
+ * the claim, and decoding stops at the first damaged or missing data instead of making up
+ * the rest. Files that really do make a large image from few bytes (a flat PNG compresses
+ * 1000:1, arithmetic-coded JPEG and lossless WebP further) are bounded by the pixel limit
+ * alone: lower max_pixels where a file's size must bound its cost. One known exception:
+ * libwebp 1.2 builds about 5 KB of tables (12 KB of address space) for each prefix-code
+ * group a lossless file uses, up to 65536 groups: 300 KB of file can cost 370 MB.
+ *
  * Writing chooses the format by the extension (.png .jpg .jpeg .webp, any case; others are
  * refused). PNG keeps alpha, 8 bit (default) or 16 bit; WebP keeps alpha, lossy (default)
  * or lossless; JPEG has no alpha channel, so an RGBA image is written with its alpha
@@ -65,6 +81,7 @@
 #define IMAGE_DEFAULT_MAX_PIXELS ((int64_t)100 * 1000 * 1000)  /* 100 megapixels */
 #define IMAGE_DEFAULT_QUALITY 92
 #define IMAGE_MAX_SIDE (1 << 20)      /* no side may exceed this, whatever the limit */
+#define IMAGE_MAX_JPEG_SCANS 100      /* a progressive JPEG with more scans is refused */
 
 typedef struct image_text {
     char *key;
