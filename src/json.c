@@ -106,15 +106,14 @@ static bool parse_number(parser *p, json_value *out) {
         if (p->pos < p->len && (p->text[p->pos] == '+' || p->text[p->pos] == '-')) p->pos++;
         if (scan_digits(p) == 0) return fail_at(p, start, "invalid number (no exponent digits)");
     }
+    size_t n = p->pos - start;
+    if (n > JSON_MAX_NUMBER) return fail_at(p, start, "a number of more than %d characters", JSON_MAX_NUMBER);
     out->type = JSON_NUMBER;
     out->is_int = integral && integer_value(p->text + int_start, nint, neg, &out->integer);
-    size_t n = p->pos - start;
-    char small[64], *copy = n < sizeof small ? small : malloc(n + 1);
-    if (!copy) return fail_nomem(p);
+    char copy[JSON_MAX_NUMBER + 1];
     memcpy(copy, p->text + start, n);
     copy[n] = 0;
     out->number = strtod(copy, NULL);  /* the grammar above is a subset of strtod's */
-    if (copy != small) free(copy);
     return true;
 }
 
@@ -244,11 +243,12 @@ static bool parse_string(parser *p, char **out, size_t *out_len) {
     return true;
 }
 
-/* Makes room for one more item (and key, for objects); capacity doubles. */
+/* Makes room for one more item (and key, for objects); capacity doubles from 1, so that a
+ * container holds at most twice its items (a one-item array, "[0]", holds one). */
 static bool grow(parser *p, json_value *v, int *cap) {
     if (v->count < *cap) return true;
     if (*cap > (1 << 28)) return fail_at(p, p->pos, "too many items in one array or object");
-    int ncap = *cap ? *cap * 2 : 4;
+    int ncap = *cap ? *cap * 2 : 1;
     json_value *items = realloc(v->items, sizeof *items * (size_t)ncap);
     if (!items) return fail_nomem(p);
     v->items = items;
@@ -273,22 +273,31 @@ static void free_children(json_value *v) {
     memset(v, 0, sizeof *v);
 }
 
-static int compare_keys(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+/* Sorts pointers to an object's key slots: the slot's place in keys[] is the key's index. */
+static int compare_key_slots(const void *a, const void *b) {
+    return strcmp(**(char **const *)a, **(char **const *)b);
 }
 
-/* Duplicate keys make "which value wins" implementation-defined, so they are refused.
- * Sorting a copy of the keys finds them in O(n log n), even for a huge hostile header. */
-static bool check_duplicates(parser *p, const json_value *v, size_t start) {
-    if (v->count < 2) return true;
-    char **sorted = malloc(sizeof *sorted * (size_t)v->count);
+/* Appends an object's index after its keys: the positions of the keys in sorted order,
+ * which json_get bisects. Duplicate keys make "which value wins" implementation-defined, so
+ * they are refused; sorted, they are neighbours. O(n log n), even for a huge hostile header. */
+static bool index_keys(parser *p, json_value *v, size_t start) {
+    size_t n = (size_t)v->count;
+    if (n == 0) return true;
+    char **keys = realloc(v->keys, n * (sizeof *keys + sizeof(int)));
+    if (!keys) return fail_nomem(p);
+    v->keys = keys;
+    char ***sorted = malloc(n * sizeof *sorted);
     if (!sorted) return fail_nomem(p);
-    memcpy(sorted, v->keys, sizeof *sorted * (size_t)v->count);
-    qsort(sorted, (size_t)v->count, sizeof *sorted, compare_keys);
+    for (size_t i = 0; i < n; i++) sorted[i] = &keys[i];
+    qsort(sorted, n, sizeof *sorted, compare_key_slots);
+    int *index = (int *)(keys + n);
     bool ok = true;
-    for (int i = 1; i < v->count && ok; i++)
-        if (strcmp(sorted[i - 1], sorted[i]) == 0)
-            ok = fail_at(p, start, "duplicate key \"%.60s\" in the object", sorted[i]);
+    for (size_t i = 0; i < n; i++) {
+        index[i] = (int)(sorted[i] - keys);
+        if (ok && i > 0 && strcmp(*sorted[i - 1], *sorted[i]) == 0)
+            ok = fail_at(p, start, "duplicate key \"%.60s\" in the object", *sorted[i]);
+    }
     free(sorted);
     return ok;
 }
@@ -337,7 +346,7 @@ static bool parse_container(parser *p, json_value *out, bool object) {
 done:
     p->pos++;
     p->depth--;
-    if (object && !check_duplicates(p, out, start)) goto fail;
+    if (object && !index_keys(p, out, start)) goto fail;
     return true;
 fail:
     free_children(out);
@@ -393,9 +402,15 @@ void json_free(json_value *v) {
 }
 
 const json_value *json_get(const json_value *v, const char *key) {
-    if (!v || v->type != JSON_OBJECT) return NULL;
-    for (int i = 0; i < v->count; i++)
-        if (strcmp(v->keys[i], key) == 0) return &v->items[i];
+    if (!v || v->type != JSON_OBJECT || v->count == 0) return NULL;
+    const int *index = (const int *)(v->keys + v->count);
+    int lo = 0, hi = v->count - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(key, v->keys[index[mid]]);
+        if (c == 0) return &v->items[index[mid]];
+        if (c < 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
     return NULL;
 }
 

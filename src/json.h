@@ -1,15 +1,24 @@
-/* json.h: a small strict JSON parser, private to the library (safetensors headers).
+/* json.h: a small strict JSON parser, private to the library (safetensors headers, TF.js
+ * model.json).
  *
  * It parses RFC 8259 JSON into a tree of values and refuses anything else: trailing
  * commas, comments, leading zeros, control characters and invalid UTF-8 in strings, lone
- * surrogates, trailing bytes after the top-level value, duplicate keys in an object,
- * nesting deeper than JSON_MAX_DEPTH and more than JSON_MAX_VALUES values (so a hostile
- * header can exhaust neither the stack nor the memory).
+ * surrogates, trailing bytes after the top-level value, duplicate keys in an object.
  * "\u0000" is refused too: strings are handed out as C strings and an embedded NUL would
  * make two different keys look alike.
  *
  * Integers that fit in int64 without a fraction or exponent are kept exactly (is_int);
  * offsets and shapes in safetensors headers need all 64 bits, which a double cannot hold.
+ *
+ * Hostile input: for n bytes of input, parsing takes O(n log n) time (sorting each object's
+ * keys; O(n) otherwise) and at most about 25 n bytes of memory beyond the input, never more
+ * than ~400 MB: a value is 32 bytes and takes at least 2 bytes of input ("0,"), a container
+ * holds at most twice its items, a string or key its length plus malloc's header (measured:
+ * "[\"\"]," or "{\"\":\"\"}," repeated take 20 bytes per input byte). Nesting deeper than
+ * JSON_MAX_DEPTH, more than JSON_MAX_VALUES values and numbers longer than JSON_MAX_NUMBER
+ * characters are refused with a message, so neither the stack nor the memory can be
+ * exhausted. json_get bisects a sorted index, O(log n) per lookup, so a caller may look up
+ * every key of a huge object.
  *
  *   json_error err;
  *   json_value *v = json_parse("{\"a\": [1, 2]}", 13, &err);
@@ -25,9 +34,11 @@
 #include "atelier/error.h"
 
 #define JSON_MAX_DEPTH 64
-/* Each value takes ~72 bytes of tree, so a 100 MB header of "[0,0,..." would need 3.6 GB;
- * a real safetensors header has about 10 values per tensor. */
+/* A real safetensors header has about 10 values per tensor; 4M values of 32 bytes are 128 MB. */
 #define JSON_MAX_VALUES (1 << 22)
+/* RFC 8259 section 9 lets a parser limit the range and precision of numbers; a double needs
+ * at most 17 significant digits, and no real header writes a number this long. */
+#define JSON_MAX_NUMBER 1000
 
 typedef enum json_type {
     JSON_NULL,
@@ -39,17 +50,27 @@ typedef enum json_type {
 } json_type;
 
 typedef struct json_value json_value;
+/* 32 bytes. Only the fields of a value's type may be read (count reads 0 for the others). */
 struct json_value {
     json_type type;
     bool boolean;        /* JSON_BOOL */
     bool is_int;         /* JSON_NUMBER written as an integer that fits int64 */
-    int64_t integer;     /* valid when is_int */
-    double number;       /* JSON_NUMBER, always set (rounded for large integers) */
-    char *string;        /* JSON_STRING: decoded UTF-8, NUL-terminated */
-    size_t length;       /* JSON_STRING: bytes before the NUL */
-    int count;           /* JSON_ARRAY, JSON_OBJECT: number of items */
-    json_value *items;   /* (count) array items or object values, in document order */
-    char **keys;         /* (count) JSON_OBJECT keys, in document order */
+    int count;           /* JSON_ARRAY, JSON_OBJECT: number of items; 0 for other types */
+    union {
+        struct {                 /* JSON_NUMBER */
+            int64_t integer;     /* valid when is_int */
+            double number;       /* always set (rounded for large integers) */
+        };
+        struct {                 /* JSON_STRING */
+            char *string;        /* decoded UTF-8, NUL-terminated */
+            size_t length;       /* bytes before the NUL */
+        };
+        struct {                 /* JSON_ARRAY, JSON_OBJECT */
+            json_value *items;   /* (count) array items or object values, in document order */
+            char **keys;         /* (count) JSON_OBJECT keys, in document order; json.c keeps
+                                  * its sorted index (count ints) after them */
+        };
+    };
 };
 
 typedef struct json_error {
@@ -61,7 +82,7 @@ typedef struct json_error {
 json_value *json_parse(const char *text, size_t len, json_error *err);
 void json_free(json_value *v);  /* NULL is fine */
 
-/* The value of key in an object, or NULL if v is not an object or lacks key. */
+/* The value of key in an object, or NULL if v is not an object or lacks key. O(log count). */
 const json_value *json_get(const json_value *v, const char *key);
 const char *json_type_name(json_type t);  /* "object", "string", ... for messages */
 /* Whether n bytes are valid UTF-8 (what a writer must check before quoting them). */

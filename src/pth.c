@@ -27,7 +27,12 @@
 
 #define PTH_MAX_NAME 1024       /* bytes of a dotted tensor name */
 #define PTH_MAX_DEPTH 64        /* containers nested in containers */
+/* Objects visited while naming: a container shared through the memo is visited once per
+ * path, so the count is capped, and proportional to the pickle (a tree of n bytes has fewer
+ * than n items; a state dict saved twice, 2n). */
 #define PTH_MAX_VISITS (1 << 22)
+#define PTH_VISITS_BASE (1 << 16)
+#define PTH_VISITS_PER_BYTE 16
 #define PTH_MAX_ZIP_ENTRIES (1 << 20)
 #define PTH_SHAPE_BUF 200
 
@@ -71,6 +76,17 @@ static status bad(const pth_file *f, const char *msg) {
     return error_set(STATUS_FORMAT, "%s: %s", f->what, msg);
 }
 
+/* n bytes of s, which came from the file (any bytes: a key may hold a newline), for a
+ * message: at most 80, '?' for the unprintable ones, so that the message stays one line. */
+#define PTH_SHOWN 81
+static const char *shown(const char *s, size_t n, char buf[PTH_SHOWN]) {
+    size_t i = 0;
+    for (; i < n && i + 1 < PTH_SHOWN && s[i]; i++) buf[i] = s[i] >= 32 && s[i] < 127 ? s[i] : '?';
+    buf[i] = 0;
+    return buf;
+}
+#define SHOWN(s) shown((s), SIZE_MAX, (char[PTH_SHOWN]){0})
+
 /* ---- storages: one per key, from every persistent id the pickles held ---- */
 
 static int compare_storage(const void *a, const void *b) {
@@ -90,13 +106,13 @@ static int compare_value_key(const void *a, const void *b) {
  * refuses to save otherwise). */
 static status storages_build(pth_file *f) {
     size_t n = 0;
-    for (int64_t i = 0; i < f->heap.n; i++) n += f->heap.all[i]->kind == PK_STORAGE;
+    for (int64_t i = 0; i < f->heap.n; i++) n += pk_heap_value(&f->heap, i)->kind == PK_STORAGE;
     pk_value **v = malloc(sizeof *v * (n + 1));
     f->storages = calloc(n + 1, sizeof *f->storages);
     if (!v || !f->storages) { free(v); return error_set(STATUS_NOMEM, "%s: out of memory", f->what); }
     n = 0;
     for (int64_t i = 0; i < f->heap.n; i++)
-        if (f->heap.all[i]->kind == PK_STORAGE) v[n++] = f->heap.all[i];
+        if (pk_heap_value(&f->heap, i)->kind == PK_STORAGE) v[n++] = pk_heap_value(&f->heap, i);
     qsort(v, n, sizeof *v, compare_value_key);
     status s = STATUS_OK;
     for (size_t i = 0; i < n && s == STATUS_OK; i++) {
@@ -105,18 +121,18 @@ static status storages_build(pth_file *f) {
         else if (!last || strcmp(last->key, v[i]->s) != 0)
             f->storages[f->nstorages++] = (pth_storage){.key = v[i]->s, .dtype = v[i]->dtype, .numel = v[i]->numel};
         else if (last->dtype != v[i]->dtype || last->numel != v[i]->numel)
-            s = error_set(STATUS_FORMAT, "%s: storage '%.40s' is referenced with two types or sizes",
-                          f->what, v[i]->s);
+            s = error_set(STATUS_FORMAT, "%s: storage '%s' is referenced with two types or sizes",
+                          f->what, SHOWN(v[i]->s));
     }
     free(v);
     return s;
 }
 
 static status storage_set(pth_file *f, pth_storage *s, const unsigned char *data, uint64_t nbytes) {
-    if (s->data) return error_set(STATUS_FORMAT, "%s: storage '%.40s' stored twice", f->what, s->key);
+    if (s->data) return error_set(STATUS_FORMAT, "%s: storage '%s' stored twice", f->what, SHOWN(s->key));
     if (nbytes / (uint64_t)pth_dtype_size(s->dtype) < (uint64_t)s->numel)
-        return error_set(STATUS_FORMAT, "%s: storage '%.40s' has %" PRIu64 " bytes, %" PRId64 " %s elements "
-                         "need %" PRId64, f->what, s->key, nbytes, s->numel, pth_dtype_name(s->dtype),
+        return error_set(STATUS_FORMAT, "%s: storage '%s' has %" PRIu64 " bytes, %" PRId64 " %s elements "
+                         "need %" PRId64, f->what, SHOWN(s->key), nbytes, s->numel, pth_dtype_name(s->dtype),
                          s->numel * pth_dtype_size(s->dtype));
     s->data = data;
     return STATUS_OK;
@@ -124,7 +140,17 @@ static status storage_set(pth_file *f, pth_storage *s, const unsigned char *data
 
 /* ---- tensors: named by their path from the top object ---- */
 
+/* A name costs memory per path, not per object: one dict shared through the memo by four
+ * levels of 40 keys reaches a tensor by 40^4 paths, 2.5 million names of 1000 bytes from
+ * 12 KB of pickle. So each name, with its table entries, is charged to the heap's budget
+ * (pth_internal.h), which a real checkpoint (a short name per ~100 pickle bytes) never nears. */
 static status entry_add(pth_file *f, const pk_value *t, const char *name) {
+    /* the name (and malloc's header), its entry (twice: the table doubles) and its index slot */
+    size_t len = strlen(name), cost = len + 1 + 16 + 2 * sizeof(pth_entry) + sizeof(pth_entry *);
+    if (!pk_heap_charge(&f->heap, cost))
+        return error_set(STATUS_FORMAT, "%s: tensor names would take more than the %zu MB allowed for %zu "
+                         "bytes of pickle (a container reached by many paths?)", f->what,
+                         pk_heap_budget(&f->heap) >> 20, f->heap.consumed);
     if (f->n >= f->cap) {
         int cap = f->cap ? 2 * f->cap : 64;
         pth_entry *e = realloc(f->entries, sizeof *e * (size_t)cap);
@@ -132,8 +158,9 @@ static status entry_add(pth_file *f, const pk_value *t, const char *name) {
         f->entries = e;
         f->cap = cap;
     }
-    char *copy = strdup(name);
+    char *copy = malloc(len + 1);
     if (!copy) return error_set(STATUS_NOMEM, "%s: out of memory", f->what);
+    memcpy(copy, name, len + 1);
     f->entries[f->n++] = (pth_entry){.name = copy, .t = t};
     return STATUS_OK;
 }
@@ -144,10 +171,10 @@ static bool name_append(char *name, size_t len, const char *key) {
     return k >= 0 && (size_t)k < PTH_MAX_NAME - len;
 }
 
-static status walk(pth_file *f, const pk_value *v, char *name, int depth, int64_t *visits);
+static status walk(pth_file *f, const pk_value *v, char *name, int depth, int64_t *visits_left);
 
 /* A dict's string (or int) keys and a list's or tuple's indices name their children. */
-static status walk_children(pth_file *f, const pk_value *v, char *name, int depth, int64_t *visits) {
+static status walk_children(pth_file *f, const pk_value *v, char *name, int depth, int64_t *visits_left) {
     size_t len = strlen(name);
     bool dict = v->kind == PK_DICT;
     for (int64_t i = 0; i < v->n; i += dict ? 2 : 1) {
@@ -159,19 +186,21 @@ static status walk_children(pth_file *f, const pk_value *v, char *name, int dept
         else if (k->kind == PK_STR && strlen(k->s) == k->len) part = k->s;
         else continue;
         if (!name_append(name, len, part)) return bad(f, "a tensor name longer than 1000 bytes");
-        status s = walk(f, child, name, depth + 1, visits);
+        status s = walk(f, child, name, depth + 1, visits_left);
         name[len] = 0;
         if (s != STATUS_OK) return s;
     }
     return STATUS_OK;
 }
 
-static status walk(pth_file *f, const pk_value *v, char *name, int depth, int64_t *visits) {
-    if (++*visits > PTH_MAX_VISITS) return bad(f, "too many objects (shared containers?)");
+static status walk(pth_file *f, const pk_value *v, char *name, int depth, int64_t *visits_left) {
+    if (--*visits_left < 0)
+        return error_set(STATUS_FORMAT, "%s: more objects to name than %zu bytes of pickle can hold "
+                         "(a container reached by many paths?)", f->what, f->heap.consumed);
     if (depth > PTH_MAX_DEPTH) return bad(f, "containers nested deeper than 64 levels");
     switch (v->kind) {
     case PK_TENSOR: return entry_add(f, v, name);
-    case PK_DICT: case PK_LIST: case PK_TUPLE: return walk_children(f, v, name, depth, visits);
+    case PK_DICT: case PK_LIST: case PK_TUPLE: return walk_children(f, v, name, depth, visits_left);
     default: return STATUS_OK;
     }
 }
@@ -187,7 +216,7 @@ static status index_names(pth_file *f) {
     qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, compare_entry_name);
     for (int i = 1; i < f->n; i++)
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-            return error_set(STATUS_FORMAT, "%s: two tensors named \"%.80s\"", f->what, f->by_name[i]->name);
+            return error_set(STATUS_FORMAT, "%s: two tensors named \"%s\"", f->what, SHOWN(f->by_name[i]->name));
     return STATUS_OK;
 }
 
@@ -195,8 +224,8 @@ static status index_names(pth_file *f) {
 static status entry_check(pth_file *f, pth_entry *e) {
     const pk_value *t = e->t, *sv = t->storage;
     pth_storage *st = storage_find(f, sv->s);
-    if (!st || !st->data) return error_set(STATUS_FORMAT, "%s: tensor \"%.80s\": its storage has no data",
-                                           f->what, e->name);
+    if (!st || !st->data) return error_set(STATUS_FORMAT, "%s: tensor \"%s\": its storage has no data",
+                                           f->what, SHOWN(e->name));
     e->st = st;
     int64_t limit = sv->view_numel < 0 ? st->numel : sv->view_offset + sv->view_numel, last = 0;
     bool overflow = __builtin_add_overflow(sv->view_offset, t->offset, &e->base);
@@ -209,16 +238,18 @@ static status entry_check(pth_file *f, pth_entry *e) {
     }
     if (empty) return STATUS_OK;
     if (overflow || __builtin_add_overflow(last, e->base, &last) || last >= limit)
-        return error_set(STATUS_FORMAT, "%s: tensor \"%.80s\" reaches outside its storage of %" PRId64
-                         " elements", f->what, e->name, limit);
+        return error_set(STATUS_FORMAT, "%s: tensor \"%s\" reaches outside its storage of %" PRId64
+                         " elements", f->what, SHOWN(e->name), limit);
     return STATUS_OK;
 }
 
 /* After the containers found the storages' bytes: name the tensors and check them. */
 static status tensors_build(pth_file *f) {
     char name[PTH_MAX_NAME] = "";
-    int64_t visits = 0;
-    if (walk(f, f->root, name, 0, &visits) != STATUS_OK || index_names(f) != STATUS_OK) return error_status();
+    uint64_t most = PTH_VISITS_BASE + PTH_VISITS_PER_BYTE * (uint64_t)f->heap.consumed;
+    int64_t visits_left = most < PTH_MAX_VISITS ? (int64_t)most : PTH_MAX_VISITS;
+    if (walk(f, f->root, name, 0, &visits_left) != STATUS_OK || index_names(f) != STATUS_OK)
+        return error_status();
     for (int i = 0; i < f->n; i++)
         if (entry_check(f, &f->entries[i]) != STATUS_OK) return error_status();
     return STATUS_OK;
@@ -330,9 +361,9 @@ static const zip_entry *zip_find(const zip_entry *z, size_t n, const char *name)
 /* An entry's bytes, through its local header (whose extra field torch uses for alignment). */
 static status zip_data(const pth_file *f, const zip_entry *z, const unsigned char **data) {
     if (z->method != 0)
-        return error_set(STATUS_FORMAT, "%s: zip entry '%.*s' is compressed (method %d); Atelier reads "
-                         "stored entries, as torch.save writes them", f->what, (int)(z->nlen > 80 ? 80 : z->nlen),
-                         z->name, z->method);
+        return error_set(STATUS_FORMAT, "%s: zip entry '%s' is compressed (method %d); Atelier reads "
+                         "stored entries, as torch.save writes them", f->what,
+                         shown(z->name, z->nlen, (char[PTH_SHOWN]){0}), z->method);
     if (z->flags & 1) return bad(f, "encrypted zip entry");
     if (z->csize != z->size) return bad(f, "zip entry sizes disagree");
     if (z->local > f->len || f->len - z->local < 30 || memcmp(f->bytes + z->local, "PK\3\4", 4) != 0)
@@ -377,7 +408,7 @@ static status zip_storages(pth_file *f, const zip_entry *z, size_t n, const char
         snprintf(name, sizeof name, "%sdata/%.*s", prefix, PTH_MAX_NAME - 8, s->key);
         const zip_entry *e = zip_find(z, n, name);
         const unsigned char *d;
-        if (!e) return error_set(STATUS_FORMAT, "%s: zip archive lacks storage '%.80s'", f->what, name);
+        if (!e) return error_set(STATUS_FORMAT, "%s: zip archive lacks storage '%s'", f->what, SHOWN(name));
         if (zip_data(f, e, &d) != STATUS_OK || storage_set(f, s, d, e->size) != STATUS_OK) return error_status();
     }
     return STATUS_OK;
@@ -440,8 +471,8 @@ static status legacy_storages(pth_file *f, size_t pos, const pk_value *keys) {
         if (f->len - pos < 8) return bad(f, "truncated (storage data missing)");
         uint64_t count = le(f->bytes + pos, 8), size = (uint64_t)pth_dtype_size(s->dtype);
         if (count != (uint64_t)s->numel)
-            return error_set(STATUS_FORMAT, "%s: storage '%.40s' holds %" PRIu64 " elements, its tensors "
-                             "say %" PRId64, f->what, s->key, count, s->numel);
+            return error_set(STATUS_FORMAT, "%s: storage '%s' holds %" PRIu64 " elements, its tensors "
+                             "say %" PRId64, f->what, SHOWN(s->key), count, s->numel);
         pos += 8;
         if (count > (f->len - pos) / size) return bad(f, "truncated (storage data missing)");
         if (storage_set(f, s, f->bytes + pos, count * size) != STATUS_OK) return STATUS_FORMAT;
@@ -449,7 +480,7 @@ static status legacy_storages(pth_file *f, size_t pos, const pk_value *keys) {
     }
     for (int i = 0; i < f->nstorages; i++)
         if (!f->storages[i].data)
-            return error_set(STATUS_FORMAT, "%s: storage '%.40s' has no data", f->what, f->storages[i].key);
+            return error_set(STATUS_FORMAT, "%s: storage '%s' has no data", f->what, SHOWN(f->storages[i].key));
     return STATUS_OK;
 }
 
@@ -645,15 +676,15 @@ static const char *shape_str64(int ndim, const int64_t *shape, char buf[PTH_SHAP
 status pth_load_into(const pth_file *f, const char *name, tensor *dst) {
     char got[PTH_SHAPE_BUF], want[PTH_SHAPE_BUF];
     if (!dst || !dst->data)
-        return error_set(STATUS_ARG, "%s: load_into \"%.80s\": no destination tensor", f->what, name);
+        return error_set(STATUS_ARG, "%s: load_into \"%s\": no destination tensor", f->what, SHOWN(name));
     const pth_entry *e = find(f, name);
-    if (!e) return error_set(STATUS_FORMAT, "%s: no tensor named \"%.80s\"", f->what, name);
+    if (!e) return error_set(STATUS_FORMAT, "%s: no tensor named \"%s\"", f->what, SHOWN(name));
     bool same = e->t->ndim == dst->ndim;
     for (int d = 0; same && d < dst->ndim; d++) same = e->t->size[d] == dst->shape[d];
     if (!same) {
         int64_t s[TENSOR_MAX_DIMS];
         for (int d = 0; d < dst->ndim; d++) s[d] = dst->shape[d];
-        return error_set(STATUS_SHAPE, "%.80s: file has %s, model expects %s", name,
+        return error_set(STATUS_SHAPE, "%s: file has %s, model expects %s", SHOWN(name),
                          shape_str64(e->t->ndim, e->t->size, got), shape_str64(dst->ndim, s, want));
     }
     copy_elements(e, dst->data, dst->numel);

@@ -38,32 +38,51 @@ typedef enum pk_global {
 } pk_global;
 
 typedef struct pk_value pk_value;
+/* 64 bytes: a hostile pickle makes one value per byte ("\x85", TUPLE1, wraps the top of the
+ * stack in a new tuple), so the size of a value is the constant in the memory bound. Only
+ * the fields of a value's kind may be read. */
 struct pk_value {
     pk_kind kind;
-    int64_t i;              /* BOOL, INT; BIGINT: the low 64 bits */
-    uint64_t hi;            /* BIGINT: bits 64..127 (LONG1 of 9..16 bytes, sign-extended) */
-    double f;               /* FLOAT */
-    char *s;                /* STR (NUL-terminated), BYTES; GLOBAL: "module.name" */
-    size_t len;             /* STR, BYTES */
-    pk_value **items;       /* TUPLE, LIST, DICT */
-    int64_t n, cap;         /* items used (a dict's pairs count twice), allocated */
     pk_global global;       /* GLOBAL */
     pth_dtype_id dtype;     /* GLOBAL of a storage type or dtype; STORAGE */
-    /* STORAGE: key (in s), numel; a legacy view is [view_offset, view_offset + view_numel);
-     * i: the index of its storage in pth.c's table (set there) */
-    int64_t numel, view_offset, view_numel;   /* view_numel -1: the whole storage */
-    /* TENSOR */
-    pk_value *storage;
-    int64_t offset;         /* in elements */
-    int ndim;
-    int64_t *size, *stride;  /* (ndim) each, one allocation at size: most values are not tensors */
+    int ndim;               /* TENSOR */
+    char *s;                /* STR (NUL-terminated), BYTES; GLOBAL: "module.name"; STORAGE: key */
+    size_t len;             /* STR, BYTES, STORAGE */
+    union {
+        struct { int64_t i; uint64_t hi; };     /* BOOL, INT; BIGINT: bits 0..63, 64..127 */
+        double f;                               /* FLOAT */
+        /* TUPLE, LIST, DICT: items used (a dict's pairs count twice) and allocated; cap 0:
+         * a tuple's items, in the heap's arena */
+        struct { pk_value **items; int64_t n, cap; };
+        /* STORAGE: a legacy view is [view_offset, view_offset + view_numel); -1: whole */
+        struct { int64_t numel, view_offset, view_numel; };
+        /* TENSOR: offset in elements; size and stride (ndim) each, in the heap's arena */
+        struct { pk_value *storage; int64_t offset; int64_t *size, *stride; };
+    };
 };
 
+typedef struct pk_chunk pk_chunk;
+
+/* Every value of a file, and the strings, shapes and tuples they point to, in slabs and
+ * chunks freed together. `bytes` counts what the heap holds against a budget of
+ * PK_MEM_BASE + PK_MEM_PER_BYTE bytes per pickle byte read (`consumed`, over all the
+ * pickles of a file): whatever opcodes a pickle holds, memory stays proportional to it. */
 typedef struct pk_heap {
-    pk_value **all;         /* every value made, for freeing */
-    int64_t n, cap;
+    pk_value **slabs;       /* PK_SLAB values each */
+    int64_t n, slabs_cap;   /* values made */
+    pk_chunk *chunks;       /* bump allocation; the first has room */
+    size_t bytes, consumed;
 } pk_heap;
 
+#define PK_MEM_BASE ((size_t)16 << 20)
+#define PK_MEM_PER_BYTE 64
+
+/* The heap's budget for consumed pickle bytes. */
+size_t pk_heap_budget(const pk_heap *h);
+/* Counts n more bytes held outside the heap for the file (pth.c's tensor names): false,
+ * and nothing counted, when that would pass the budget. */
+bool pk_heap_charge(pk_heap *h, size_t n);
+pk_value *pk_heap_value(const pk_heap *h, int64_t i);   /* i < h->n, in order made */
 void pk_heap_free(pk_heap *h);
 
 /* Unpickles one pickle starting at p[*pos] (bytes up to len), refusing anything outside

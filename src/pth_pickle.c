@@ -9,6 +9,12 @@
  * _metadata). Every length is checked against the bytes left, and the stack, the memo, the
  * mark depth, the strings and the number of values are capped, so that a malformed or
  * hostile pickle ends in one error line.
+ *
+ * Memory is counted, not only capped: the memo lets a few bytes name a big object again
+ * (OrderedDict(memo'd list of a million pairs) copies the pairs for 5 bytes), so every
+ * allocation of the heap is charged against PK_MEM_BASE + PK_MEM_PER_BYTE bytes per pickle
+ * byte read. Values live in slabs and strings, shapes and tuples in a bump arena, so that a
+ * value costs its 64 bytes and not a malloc each.
  */
 #include "pth_internal.h"
 #include <stdarg.h>
@@ -23,6 +29,8 @@
 #define PK_MAX_ITEMS (1 << 24)
 #define PK_MAX_STRING ((uint64_t)64 << 20)
 #define PK_MAX_GLOBAL 200       /* bytes of a GLOBAL's module or name */
+#define PK_SLAB 1024            /* values per slab */
+#define PK_CHUNK ((size_t)64 << 10)   /* bytes per arena chunk; bigger requests get their own */
 
 /* ---- dtypes ---- */
 
@@ -68,16 +76,35 @@ static const struct { const char *name; pk_global kind; pth_dtype_id dtype; } g_
 
 /* ---- the heap ---- */
 
+struct pk_chunk {
+    pk_chunk *next;
+    size_t used, cap;
+    unsigned char data[];   /* cap bytes, 8-aligned after the three words above */
+};
+
+size_t pk_heap_budget(const pk_heap *h) { return PK_MEM_BASE + PK_MEM_PER_BYTE * h->consumed; }
+
+bool pk_heap_charge(pk_heap *h, size_t n) {
+    if (h->bytes + n > pk_heap_budget(h)) return false;
+    h->bytes += n;
+    return true;
+}
+
+pk_value *pk_heap_value(const pk_heap *h, int64_t i) { return &h->slabs[i / PK_SLAB][i % PK_SLAB]; }
+
 void pk_heap_free(pk_heap *h) {
     for (int64_t i = 0; i < h->n; i++) {
-        free(h->all[i]->s);
-        free(h->all[i]->items);
-        free(h->all[i]->size);
-        free(h->all[i]);
+        pk_value *v = pk_heap_value(h, i);
+        if (v->kind == PK_LIST || v->kind == PK_DICT) free(v->items);   /* a tuple's are the arena's */
     }
-    free(h->all);
-    h->all = NULL;
-    h->n = h->cap = 0;
+    for (int64_t i = 0; i < (h->n + PK_SLAB - 1) / PK_SLAB; i++) free(h->slabs[i]);
+    free(h->slabs);
+    while (h->chunks) {
+        pk_chunk *next = h->chunks->next;
+        free(h->chunks);
+        h->chunks = next;
+    }
+    *h = (pk_heap){0};
 }
 
 typedef struct pk_parser {
@@ -91,6 +118,7 @@ typedef struct pk_parser {
     int64_t nmarks, marks_cap;
     pk_value **memo;
     int64_t memo_cap, memo_count;
+    size_t start;               /* where this pickle starts, for the heap's budget */
 } pk_parser;
 
 static status fail(pk_parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -119,20 +147,72 @@ static bool grow(void **arr, int64_t *cap, int64_t need, size_t elem) {
     return true;
 }
 
+/* Counts n bytes against the heap's budget, which grows with the bytes read so far. */
+static bool charge(pk_parser *ps, size_t n) {
+    pk_heap *h = ps->heap;
+    size_t read = h->consumed + (ps->pos - ps->start);
+    if (h->bytes + n <= PK_MEM_BASE + PK_MEM_PER_BYTE * read) {
+        h->bytes += n;
+        return true;
+    }
+    fail(ps, "objects would take more than the %zu MB allowed for %zu bytes of pickle (containers "
+         "shared through the memo?)", (PK_MEM_BASE + PK_MEM_PER_BYTE * read) >> 20, read);
+    return false;
+}
+
+/* n bytes (8-aligned) in the heap's arena; NULL after an error. */
+static void *arena_take(pk_parser *ps, size_t n) {
+    pk_heap *h = ps->heap;
+    n = (n + 7) & ~(size_t)7;
+    pk_chunk *c = h->chunks;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > PK_CHUNK / 4 ? n : PK_CHUNK;
+        if (!charge(ps, sizeof *c + cap)) return NULL;
+        c = malloc(sizeof *c + cap);
+        if (!c) { no_memory(ps); return NULL; }
+        c->used = 0;
+        c->cap = cap;
+        if (cap == n && h->chunks) {        /* a big one: keep the current chunk's room */
+            c->next = h->chunks->next;
+            h->chunks->next = c;
+        } else {
+            c->next = h->chunks;
+            h->chunks = c;
+        }
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
 static pk_value *new_value(pk_parser *ps, pk_kind kind) {
     pk_heap *h = ps->heap;
     if (h->n >= PK_MAX_VALUES) { fail(ps, "more than %d objects", PK_MAX_VALUES); return NULL; }
-    if (!grow((void **)&h->all, &h->cap, h->n + 1, sizeof *h->all)) { no_memory(ps); return NULL; }
-    pk_value *v = calloc(1, sizeof *v);
-    if (!v) { no_memory(ps); return NULL; }
-    v->kind = kind;
-    h->all[h->n++] = v;
+    if (h->n % PK_SLAB == 0) {
+        int64_t slab = h->n / PK_SLAB;
+        if (!charge(ps, PK_SLAB * sizeof(pk_value))) return NULL;
+        if (!grow((void **)&h->slabs, &h->slabs_cap, slab + 1, sizeof *h->slabs) ||
+            !(h->slabs[slab] = malloc(PK_SLAB * sizeof(pk_value)))) {
+            no_memory(ps);
+            return NULL;
+        }
+    }
+    pk_value *v = pk_heap_value(h, h->n++);
+    *v = (pk_value){.kind = kind};
     return v;
 }
 
+/* Appends to a list or dict (items malloc'ed, growing by doubling, charged as they grow). */
 static status add_item(pk_parser *ps, pk_value *c, pk_value *item) {
     if (c->n >= PK_MAX_ITEMS) return fail(ps, "a container of more than %d items", PK_MAX_ITEMS);
-    if (!grow((void **)&c->items, &c->cap, c->n + 1, sizeof *c->items)) return no_memory(ps);
+    if (c->n == c->cap) {
+        int64_t cap = c->cap ? 2 * c->cap : 4;
+        if (!charge(ps, (size_t)(cap - c->cap) * sizeof *c->items)) return STATUS_FORMAT;
+        pk_value **items = realloc(c->items, (size_t)cap * sizeof *items);
+        if (!items) return no_memory(ps);
+        c->items = items;
+        c->cap = cap;
+    }
     c->items[c->n++] = item;
     return STATUS_OK;
 }
@@ -265,9 +345,7 @@ static status op_string(pk_parser *ps, int len_bytes, pk_kind kind, bool is_sign
     if (n > PK_MAX_STRING) return fail(ps, "a string of %llu bytes", (unsigned long long)n);
     if (!need(ps, n)) return STATUS_FORMAT;
     pk_value *v = new_value(ps, kind);
-    if (!v) return error_status();
-    v->s = malloc((size_t)n + 1);
-    if (!v->s) return no_memory(ps);
+    if (!v || !(v->s = arena_take(ps, (size_t)n + 1))) return error_status();
     memcpy(v->s, ps->p + ps->pos, (size_t)n);
     v->s[n] = 0;
     v->len = (size_t)n;
@@ -287,10 +365,17 @@ static status push_simple(pk_parser *ps, pk_kind kind, int64_t i) {
 static status collect(pk_parser *ps, pk_kind kind, int64_t start) {
     int64_t n = ps->sp - start;
     if (kind == PK_DICT && n % 2) return fail(ps, "a dict with an odd number of items");
+    if (n > PK_MAX_ITEMS) return fail(ps, "a container of more than %d items", PK_MAX_ITEMS);
     pk_value *c = new_value(ps, kind);
     if (!c) return error_status();
-    for (int64_t i = start; i < ps->sp; i++)
-        if (add_item(ps, c, ps->stack[i]) != STATUS_OK) return error_status();
+    if (kind == PK_TUPLE) {      /* never grows: exactly its items, in the arena */
+        if (n && !(c->items = arena_take(ps, (size_t)n * sizeof *c->items))) return error_status();
+        if (n) memcpy(c->items, ps->stack + start, (size_t)n * sizeof *c->items);
+        c->n = n;
+    } else {
+        for (int64_t i = start; i < ps->sp; i++)
+            if (add_item(ps, c, ps->stack[i]) != STATUS_OK) return error_status();
+    }
     ps->sp = start;
     return push(ps, c);
 }
@@ -353,8 +438,9 @@ static status push_global(pk_parser *ps, const char *module, size_t mlen, const 
         if (!v) return error_status();
         v->global = g_globals[i].kind;
         v->dtype = g_globals[i].dtype;
-        v->s = strdup(full);
-        if (!v->s) return no_memory(ps);
+        v->len = mlen + 1 + nlen;
+        if (!(v->s = arena_take(ps, v->len + 1))) return error_status();
+        memcpy(v->s, full, v->len + 1);
         return push(ps, v);
     }
     char shown[120];
@@ -409,9 +495,7 @@ static pk_value *rebuild_tensor(pk_parser *ps, const pk_value *args, bool v2) {
     pk_value **a = args->items;
     int nd_stride;
     pk_value *t = new_value(ps, PK_TENSOR);
-    if (!t) return NULL;
-    t->size = malloc(2 * PTH_MAX_DIMS * sizeof *t->size);
-    if (!t->size) { no_memory(ps); return NULL; }
+    if (!t || !(t->size = arena_take(ps, 2 * PTH_MAX_DIMS * sizeof *t->size))) return NULL;
     t->stride = t->size + PTH_MAX_DIMS;
     if (a[0]->kind != PK_STORAGE || !is_uint(a[1]) || !get_dims(a[2], t->size, &t->ndim) ||
         !get_dims(a[3], t->stride, &nd_stride) || nd_stride != t->ndim) {
@@ -491,8 +575,7 @@ static status storage_from(pk_parser *ps, pk_value *pid, pk_value *v) {
         a[2]->kind != PK_STR || a[2]->len > 200 || a[3]->kind != PK_STR || !is_uint(a[4]))
         return fail(ps, "a malformed storage reference");
     v->dtype = a[1]->dtype;
-    v->s = strdup(a[2]->s);
-    if (!v->s) return no_memory(ps);
+    v->s = a[2]->s;             /* the heap's, like v */
     v->len = strlen(v->s);
     v->numel = a[4]->i;
     v->view_numel = -1;
@@ -595,7 +678,7 @@ static status step(pk_parser *ps, bool *done) {
 
 status pk_load(pk_heap *h, const unsigned char *p, size_t len, size_t *pos, const char *what,
                const char *part, pk_value **out) {
-    pk_parser ps = {.heap = h, .p = p, .len = len, .pos = *pos, .what = what, .part = part};
+    pk_parser ps = {.heap = h, .p = p, .len = len, .pos = *pos, .what = what, .part = part, .start = *pos};
     bool done = false;
     status s = STATUS_OK;
     while (s == STATUS_OK && !done) s = step(&ps, &done);
@@ -606,6 +689,7 @@ status pk_load(pk_heap *h, const unsigned char *p, size_t len, size_t *pos, cons
         *out = ps.stack[0];
         *pos = ps.pos;
     }
+    h->consumed += ps.pos - ps.start;
     free(ps.stack);
     free(ps.marks);
     free(ps.memo);

@@ -378,6 +378,10 @@ const char *safetensors_metadata_key(const safetensors *f, int i) {
     return f->meta && i >= 0 && i < f->meta->count ? f->meta->keys[i] : NULL;
 }
 
+const char *safetensors_metadata_value(const safetensors *f, int i) {
+    return f->meta && i >= 0 && i < f->meta->count ? f->meta->items[i].string : NULL;
+}
+
 /* ---- conversion to float32 ---- */
 
 /* IEEE half to float, exactly: every half is representable as a float. Subnormal halves

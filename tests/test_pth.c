@@ -7,11 +7,17 @@
  * rounding float64 -> float32 that torch's .float() also does). Malicious files must be
  * refused naming the global; malformed pickles built here byte by byte, truncations at every
  * length and seeded random byte flips must end in one error line, never in a crash (run
- * under ASan too).
+ * under ASan too). Hostile pickles (shared containers, copies through the memo) are opened
+ * in a forked child whose peak memory and CPU time must stay within stated bounds.
  */
+#define _DEFAULT_SOURCE   /* wait4 */
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "atelier/pth.h"
 #include "atelier/safetensors.h"
 #include "atelier/weights.h"
@@ -335,6 +341,225 @@ static void test_limits(void) {
     free(b);
 }
 
+/* ---- hostile input: a small file never costs much (pth.h, "Hostile input") ----
+ *
+ * Each file is opened (pth_open, as --weights does) in a forked child, so that a regression
+ * costs the child and not this process, and so that the peak RSS (wait4's ru_maxrss, above
+ * the child's RSS once started) and CPU time measured are the open's own; an alarm kills a
+ * child that hangs. The bounds hold the budget of pth.h (16 MB + 64 bytes per pickle byte)
+ * with room to spare, and are far below what the unfixed reader took (+2.6 GB and 4.2 s CPU
+ * for the 1003-byte names, +1.5 GB for the OrderedDict copies). */
+
+/* AddressSanitizer's shadow memory, redzones and quarantine about double what the heap
+ * holds, and slow the code down: under it, the bounds are three times as loose. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HOSTILE_SCALE 3.0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOSTILE_SCALE 3.0
+#endif
+#endif
+#ifndef HOSTILE_SCALE
+#define HOSTILE_SCALE 1.0
+#endif
+#define HOSTILE_RSS_MB (32.0 * HOSTILE_SCALE)   /* peak RSS above the baseline */
+#define HOSTILE_CPU_S (0.5 * HOSTILE_SCALE)     /* user plus system time of the child */
+
+/* Gives the heap's free pages back and resets the peak RSS to the current one (Linux >= 4.0):
+ * a child reusing the parent's freed, still resident, heap would look cheaper than it is. */
+static void reset_peak_rss(void) {
+    malloc_trim(0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+typedef struct hostile_run {
+    bool opened;
+    int count;            /* tensors, when opened */
+    status st;            /* else error_status() and error_message() */
+    char msg[300];
+    long rss0_kb;         /* the child's RSS once started */
+    double rss_mb;        /* peak RSS above rss0_kb */
+    double cpu_s;
+    int died;             /* the signal that killed the child, -1 if it said nothing */
+} hostile_run;
+
+static hostile_run hostile_open(const char *path) {
+    hostile_run r = {.died = -1};
+    int fd[2];
+    if (pipe(fd) != 0) return r;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30);
+        reset_peak_rss();
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        hostile_run c = {.rss0_kb = ru.ru_maxrss};
+        error_clear();
+        pth_file *f = pth_open(path);
+        c.opened = f != NULL;
+        c.count = f ? pth_count(f) : 0;
+        c.st = error_status();
+        snprintf(c.msg, sizeof c.msg, "%s", error_message());
+        pth_close(f);
+        ssize_t wr = write(fd[1], &c, sizeof c);
+        _exit(wr == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    while (pid > 0 && got < sizeof r) {
+        ssize_t k = read(fd[0], (char *)&r + got, sizeof r - got);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    int ws = 0;
+    struct rusage ru = {0};
+    if (pid > 0) wait4(pid, &ws, 0, &ru);
+    r.died = got != sizeof r ? (WIFSIGNALED(ws) ? WTERMSIG(ws) : -1) : 0;
+    r.rss_mb = (ru.ru_maxrss - r.rss0_kb) / 1024.0;
+    r.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return r;
+}
+
+/* The bytes, saved as a file, must open with `count` tensors (want NULL) or be refused with
+ * a message holding want, within the bounds. */
+static void check_hostile(const char *what, const unsigned char *b, size_t n, const char *want, int count) {
+    const char *path = test_tmp_path("hostile.pth");
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(b, 1, n, fp) == n);
+    if (fp) fclose(fp);
+    hostile_run r = hostile_open(path);
+    printf("    %-28s %7zu bytes: %s, %.3f s CPU, peak RSS +%.1f MB\n", what, n,
+           r.opened ? "opened" : "refused", r.cpu_s, r.rss_mb);
+    CHECK_MSG(r.died == 0, "%s: the opening child died (signal %d)", what, r.died);
+    if (want)
+        CHECK_MSG(r.died || (!r.opened && r.st == STATUS_FORMAT && strstr(r.msg, want) && !strchr(r.msg, '\n')),
+                  "%s: %s, status %s, message '%s' (want '%s')", what, r.opened ? "opened" : "refused",
+                  status_name(r.st), r.msg, want);
+    else
+        CHECK_MSG(r.died || (r.opened && r.count == count), "%s: %s, %d tensors (want %d): %s", what,
+                  r.opened ? "opened" : "refused", r.count, count, r.msg);
+    CHECK_MSG(r.rss_mb < HOSTILE_RSS_MB, "%s: peak RSS +%.1f MB (bound %.0f MB)", what, r.rss_mb,
+              HOSTILE_RSS_MB);
+    CHECK_MSG(r.cpu_s < HOSTILE_CPU_S, "%s: %.2f s CPU (bound %.1f s)", what, r.cpu_s, HOSTILE_CPU_S);
+    remove(path);
+}
+
+typedef struct bytes { unsigned char *p; size_t n, cap; } bytes;
+
+static void bytes_put(bytes *b, const void *s, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = 2 * (b->n + n);
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+#define PUT(b, lit) bytes_put(b, lit, sizeof(lit) - 1)
+
+/* An opcode with a 4-byte little-endian argument: LONG_BINPUT 'r', LONG_BINGET 'j'. */
+static void put_op32(bytes *b, int op, uint32_t v) {
+    unsigned char c[5] = {(unsigned char)op, (unsigned char)v, (unsigned char)(v >> 8),
+                          (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    bytes_put(b, c, 5);
+}
+
+/* The issue's file: `levels` dicts, each mapping the same k keys to the one dict below it
+ * (a memo reference: the pickle holds each dict once), the bottom one mapping them to one
+ * tensor (leaf_tensor), or to None: k^levels paths. The k keys of keylen bytes are memoized
+ * too, so the file is about k * keylen bytes: 40 keys of 250 bytes on 4 levels are 12 KB and
+ * 2.56M names of 1003 bytes. A legacy file (the reader takes both layouts alike). */
+static bytes shared_dicts(int k, int keylen, int levels, bool leaf_tensor) {
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    bytes b = {0};
+    PUT(&b, HEAD "\x80\x02");
+    if (leaf_tensor) PUT(&b, REBUILD STORAGE "K\x00K\x04\x85K\x01\x85\x89NtR");
+    else PUT(&b, "N");
+    put_op32(&b, 'r', 0);
+    PUT(&b, "0");
+    for (int i = 0; i < k; i++) {                  /* memo 1 + i: key i, "<2 digits>aaa..." */
+        unsigned char key[2 + 255] = {'U', (unsigned char)keylen};
+        memset(key + 2, 'a', (size_t)keylen);
+        key[2] = (unsigned char)digits[i / 62];
+        key[3] = (unsigned char)digits[i % 62];
+        bytes_put(&b, key, 2 + (size_t)keylen);
+        put_op32(&b, 'r', 1 + (uint32_t)i);
+        PUT(&b, "0");
+    }
+    for (int l = 0; l < levels; l++) {             /* memo 1000 + l: level l */
+        PUT(&b, "}(");
+        for (int i = 0; i < k; i++) {
+            put_op32(&b, 'j', 1 + (uint32_t)i);
+            put_op32(&b, 'j', l ? 1000 + (uint32_t)l - 1 : 0);
+        }
+        PUT(&b, "u");
+        put_op32(&b, 'r', 1000 + (uint32_t)l);
+        if (l + 1 < levels) PUT(&b, "0");
+    }
+    if (leaf_tensor) PUT(&b, "." TAIL);
+    else PUT(&b, ".\x80\x02].");
+    return b;
+}
+
+/* OrderedDict(pairs) copies its argument: with a memoized list of npairs (one memoized pair),
+ * each 6 more bytes ("call it again", BINGET BINGET REDUCE POP) copied 16 bytes per pair. */
+static bytes ordered_dict_copies(int npairs, int calls) {
+    bytes b = {0};
+    PUT(&b, HEAD "\x80\x02" "ccollections\nOrderedDict\n");
+    put_op32(&b, 'r', 0);
+    PUT(&b, "0U\x01kU\x01v\x86");                 /* ("k", "v") */
+    put_op32(&b, 'r', 1);
+    PUT(&b, "0](");
+    put_op32(&b, 'j', 1);
+    for (int i = 1; i < npairs; i++) PUT(&b, "2");  /* DUP */
+    PUT(&b, "e\x85");                               /* ([pair, pair, ...],) */
+    put_op32(&b, 'r', 2);
+    PUT(&b, "0");
+    for (int i = 0; i < calls; i++) {
+        put_op32(&b, 'j', 0);
+        put_op32(&b, 'j', 2);
+        PUT(&b, "R0");
+    }
+    PUT(&b, "N.\x80\x02].");
+    return b;
+}
+
+static void test_hostile_shared_containers(void) {
+    bytes b = shared_dicts(40, 250, 4, true);
+    check_hostile("40^4 paths, 1003-byte names", b.p, b.n, "tensor names would take more than the 16 MB", 0);
+    free(b.p);
+    b = shared_dicts(40, 2, 4, true);
+    check_hostile("40^4 paths, 11-byte names", b.p, b.n, "more objects to name than 2166 bytes of pickle", 0);
+    free(b.p);
+    b = shared_dicts(40, 2, 4, false);       /* no tensor: 2.6M objects to visit, nothing kept */
+    check_hostile("40^4 paths to None", b.p, b.n, "more objects to name than 2074 bytes of pickle", 0);
+    free(b.p);
+    b = ordered_dict_copies(100000, 1000);   /* asked for 1.6 GB */
+    check_hostile("OrderedDict copies", b.p, b.n, "objects would take more than the 22 MB allowed", 0);
+    free(b.p);
+    /* sharing itself is fine: tied weights, a state dict saved twice: 2^3 names of one tensor */
+    b = shared_dicts(2, 2, 3, true);
+    check_hostile("2^3 paths", b.p, b.n, NULL, 8);
+    pth_file *f = pth_open_memory(b.p, b.n, "shared.pth");
+    CHECK_MSG(f != NULL, "%s", error_message());
+    arena *a = arena_new(1 << 12);
+    for (int i = 0; f && i < pth_count(f); i++) {
+        tensor *t = tensor_new(a, 1, (int[]){4});
+        CHECK(strlen(pth_name(f, i)) == 8 && pth_load_into(f, pth_name(f, i), t) == STATUS_OK);
+        CHECK(t->data[3] == 4);
+    }
+    pth_close(f);
+    arena_free(a);
+    free(b.p);
+}
+
 /* ---- robustness: every truncation, random byte flips ---- */
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15u;
@@ -545,6 +770,7 @@ int main(void) {
     RUN(test_handmade);
     RUN(test_handmade_refused);
     RUN(test_limits);
+    RUN(test_hostile_shared_containers);
     RUN(test_truncated);
     RUN(test_byte_flips);
     RUN(test_weights_load_pth);

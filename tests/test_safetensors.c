@@ -4,14 +4,19 @@
  * refused with NULL, the right status and a message naming the problem. The F16 and BF16
  * fixtures were written by torch (tools/gen_st_fixtures.py); their expected float32 values
  * are hard-coded below as hex floats (torch's x.float()), and also stored as F32 beside them.
+ * Hostile headers (200,000 metadata entries, wide arrays, huge numbers) are opened and every
+ * entry looked up in a forked child whose peak memory and CPU time must stay within bounds.
  */
+#define _DEFAULT_SOURCE   /* wait4 */
 #include <dirent.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "atelier/optim.h"
 #include "atelier/safetensors.h"
@@ -292,6 +297,239 @@ static void test_deep_nesting(void) {
     for (size_t i = 1; i + 5 < n; i += 5) memcpy(json + i, "\"a\":{", 5);
     REFUSED(json, 0, "nesting deeper than 64");
     free(json);
+}
+
+/* ---- hostile headers: a small file never costs much (safetensors.h, "Hostile input") ----
+ *
+ * Each file is opened and read as `atelier inspect` reads it (every tensor's shape and dtype
+ * by name, every metadata entry by index and by name) in a forked child, so that a
+ * regression costs the child and not this process, and so that the peak RSS (wait4's
+ * ru_maxrss, above the child's RSS once started) and CPU time measured are the child's own;
+ * an alarm kills a child that hangs. The unfixed reader took 49 s for the 200,000 metadata
+ * entries (a linear search per key). */
+
+/* AddressSanitizer's shadow memory, redzones and quarantine about double what the heap
+ * holds, and slow the code down: under it, the bounds are three times as loose. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HOSTILE_SCALE 3.0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOSTILE_SCALE 3.0
+#endif
+#endif
+#ifndef HOSTILE_SCALE
+#define HOSTILE_SCALE 1.0
+#endif
+#define HOSTILE_CPU_S (0.5 * HOSTILE_SCALE)     /* user plus system time of the child */
+
+/* Gives the heap's free pages back and resets the peak RSS to the current one (Linux >= 4.0):
+ * a child reusing the parent's freed, still resident, heap would look cheaper than it is. */
+static void reset_peak_rss(void) {
+    malloc_trim(0);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+typedef struct hostile_run {
+    bool opened;
+    int count, nmeta;     /* tensors and metadata entries, when opened */
+    int found;            /* lookups by name that found what the index gave */
+    status st;            /* else error_status() and error_message() */
+    char msg[300];
+    long rss0_kb;         /* the child's RSS once started */
+    double rss_mb;        /* peak RSS above rss0_kb */
+    double cpu_s;
+    int died;             /* the signal that killed the child, -1 if it said nothing */
+} hostile_run;
+
+/* What `atelier inspect` does: every tensor by name, every metadata entry by index and name. */
+static void inspect_all(const safetensors *f, hostile_run *c) {
+    c->count = safetensors_count(f);
+    c->nmeta = safetensors_metadata_count(f);
+    for (int i = 0; i < c->count; i++) {
+        int64_t shape[8];
+        const char *name = safetensors_name(f, i);
+        c->found += safetensors_shape(f, name, shape) >= 0 && safetensors_dtype(f, name) != NULL;
+    }
+    for (int i = 0; i < c->nmeta; i++)
+        c->found += safetensors_metadata(f, safetensors_metadata_key(f, i)) == safetensors_metadata_value(f, i);
+}
+
+static hostile_run hostile_open(const char *path) {
+    hostile_run r = {.died = -1};
+    int fd[2];
+    if (pipe(fd) != 0) return r;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30);
+        reset_peak_rss();
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        hostile_run c = {.rss0_kb = ru.ru_maxrss};
+        error_clear();
+        safetensors *f = safetensors_open(path);
+        c.opened = f != NULL;
+        if (f) inspect_all(f, &c);
+        c.st = error_status();
+        snprintf(c.msg, sizeof c.msg, "%s", error_message());
+        safetensors_close(f);
+        ssize_t wr = write(fd[1], &c, sizeof c);
+        _exit(wr == (ssize_t)sizeof c ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    while (pid > 0 && got < sizeof r) {
+        ssize_t k = read(fd[0], (char *)&r + got, sizeof r - got);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    int ws = 0;
+    struct rusage ru = {0};
+    if (pid > 0) wait4(pid, &ws, 0, &ru);
+    r.died = got != sizeof r ? (WIFSIGNALED(ws) ? WTERMSIG(ws) : -1) : 0;
+    r.rss_mb = (ru.ru_maxrss - r.rss0_kb) / 1024.0;
+    r.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return r;
+}
+
+/* A growing header: pre, then n times the pattern with %d replaced by the index, then post. */
+typedef struct text { char *p; size_t n, cap; } text;
+
+static void text_put(text *t, const char *s, size_t n) {
+    if (t->n + n + 1 > t->cap) {
+        t->cap = 2 * (t->n + n + 1);
+        t->p = realloc(t->p, t->cap);
+    }
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+    t->p[t->n] = 0;
+}
+
+static text header_of(const char *pre, const char *pattern, int n, const char *post) {
+    text t = {0};
+    char item[256];
+    text_put(&t, pre, strlen(pre));
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(item, sizeof item, pattern, i);
+        text_put(&t, item, (size_t)k);
+    }
+    text_put(&t, post, strlen(post));
+    return t;
+}
+
+/* The header (without data), saved as a file, must open with count tensors and nmeta
+ * metadata entries, every lookup agreeing (want NULL), or be refused with a message holding
+ * want; within rss_mb of memory and HOSTILE_CPU_S. */
+static void check_hostile(const char *what, const text *header, const char *want, int count, int nmeta,
+                          double rss_mb) {
+    const char *path = test_tmp_path("hostile.safetensors");
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)header->n >> (8 * i));
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(len, 1, 8, fp) == 8 && fwrite(header->p, 1, header->n, fp) == header->n);
+    if (fp) fclose(fp);
+    hostile_run r = hostile_open(path);
+    printf("    %-30s %8zu bytes: %s, %.3f s CPU, peak RSS +%.1f MB\n", what, header->n + 8,
+           r.opened ? "opened" : "refused", r.cpu_s, r.rss_mb);
+    CHECK_MSG(r.died == 0, "%s: the opening child died (signal %d)", what, r.died);
+    if (want)
+        CHECK_MSG(r.died || (!r.opened && r.st == STATUS_FORMAT && strstr(r.msg, want) && !strchr(r.msg, '\n')),
+                  "%s: %s, status %s, message '%s' (want '%s')", what, r.opened ? "opened" : "refused",
+                  status_name(r.st), r.msg, want);
+    else
+        CHECK_MSG(r.died || (r.opened && r.count == count && r.nmeta == nmeta && r.found == count + nmeta),
+                  "%s: %s, %d tensors, %d metadata, %d found (want %d, %d): %s", what,
+                  r.opened ? "opened" : "refused", r.count, r.nmeta, r.found, count, nmeta, r.msg);
+    rss_mb *= HOSTILE_SCALE;
+    CHECK_MSG(r.rss_mb < rss_mb, "%s: peak RSS +%.1f MB (bound %.0f MB)", what, r.rss_mb, rss_mb);
+    CHECK_MSG(r.cpu_s < HOSTILE_CPU_S, "%s: %.2f s CPU (bound %.1f s)", what, r.cpu_s, HOSTILE_CPU_S);
+    remove(path);
+}
+
+/* The file: 200,000 metadata entries in 2.8 MB, each looked up by name. */
+static void test_hostile_metadata(void) {
+    text h = header_of("{\"__metadata__\":{", "\"m%07d\":\"v\",", 199999, "\"m9999999\":\"v\"}}");
+    check_hostile("200,000 metadata entries", &h, NULL, 0, 200000, 64);
+    free(h.p);
+    h = header_of("{", "\"t%07d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},", 49999,
+                  "\"t9999999\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}");
+    check_hostile("50,000 tensors", &h, NULL, 50000, 0, 64);
+    free(h.p);
+}
+
+/* Lookups by name bisect an index: present keys, absent ones before, between and after them. */
+static void test_metadata_lookups(void) {
+    text h = header_of("{\"__metadata__\":{", "\"k%d\":\"v\",", 1000, "\"\":\"empty\",\"b\":\"last\"}}");
+    size_t len;
+    unsigned char *b = st_bytes(h.p, 0, &len);
+    safetensors *f = safetensors_open_memory(b, len, "lookups");
+    free(b);
+    free(h.p);
+    CHECK_OK(f);
+    if (!f) return;
+    CHECK(safetensors_metadata_count(f) == 1002);
+    CHECK(strcmp(safetensors_metadata(f, "k0"), "v") == 0 && strcmp(safetensors_metadata(f, "k999"), "v") == 0);
+    CHECK(strcmp(safetensors_metadata(f, ""), "empty") == 0 && strcmp(safetensors_metadata(f, "b"), "last") == 0);
+    CHECK(strcmp(safetensors_metadata_key(f, 1001), "b") == 0);
+    CHECK(strcmp(safetensors_metadata_value(f, 1001), "last") == 0);
+    CHECK(safetensors_metadata_value(f, 1002) == NULL && safetensors_metadata_value(f, -1) == NULL);
+    const char *absent[] = {"a", "k", "k1000", "k00", "k9999", "z", "\x7f"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+        CHECK_MSG(safetensors_metadata(f, absent[i]) == NULL, "\"%s\" was found", absent[i]);
+    safetensors_close(f);
+    REFUSED("{\"__metadata__\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\",\"d\":\"4\",\"e\":\"5\",\"b\":\"6\"}}", 0,
+            "duplicate key \"b\"");
+    safetensors *none = safetensors_open_memory("\x02\0\0\0\0\0\0\0{}", 10, "none");
+    CHECK(none && safetensors_metadata_count(none) == 0 && !safetensors_metadata(none, "a") &&
+          !safetensors_metadata_value(none, 0));
+    safetensors_close(none);
+}
+
+/* JSON (json.h, "Hostile input"): memory stays within 25 bytes per header byte + 16 MB, or
+ * the limits refuse the header; numbers are at most JSON_MAX_NUMBER (1000) characters. */
+static void test_hostile_json(void) {
+    text h = header_of("{\"a\":[", "0,", 1000000, "0]}");                  /* 2 MB, 1M values */
+    check_hostile("[0,0,...] 1M values", &h, "tensor \"a\" is a array", 0, 0, 16 + 25 * 2.0);
+    free(h.p);
+    h = header_of("{\"a\":[", "0,", 4200000, "0]}");                       /* 8.4 MB */
+    check_hostile("[0,0,...] 4.2M values", &h, "more than 4194304 values", 0, 0, 16 + 25 * 8.4);
+    free(h.p);
+    h = header_of("{\"a\":[", "{\"\":\"\"},", 250000, "{}]}");              /* 2 MB of objects */
+    check_hostile("[{\"\":\"\"},...] 250,000", &h, "tensor \"a\" is a array", 0, 0, 16 + 25 * 2.0);
+    free(h.p);
+    h = header_of("{\"a\":[", "1111111111", 1600000, "]}");                /* a 16 MB number */
+    check_hostile("a 16 MB number", &h, "a number of more than 1000 characters", 0, 0, 16 + 16);
+    free(h.p);
+    h = header_of("{\"__metadata__\":{\"k\":\"", "aaaaaaaaaa", 1600000, "\"}}");   /* a 16 MB string */
+    check_hostile("a 16 MB string", &h, NULL, 0, 1, 16 + 2 * 16);
+    free(h.p);
+    /* the number limit itself: 1000 characters are read, 1001 refused */
+    const char *entry = "{\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4],\"x\":";
+    for (int n = 1000; n <= 1001; n++) {
+        text t = {0};
+        text_put(&t, entry, strlen(entry));
+        text_put(&t, "1.", 2);
+        for (int i = 2; i < n; i++) text_put(&t, "5", 1);
+        text_put(&t, "}}", 2);
+        size_t len;
+        unsigned char *b = st_bytes(t.p, 4, &len);
+        if (n == 1000) {
+            safetensors *f = safetensors_open_memory(b, len, "number");
+            CHECK_MSG(f != NULL, "%s", error_message());
+            safetensors_close(f);
+        } else {
+            expect_refused(b, len, STATUS_FORMAT, "a number of more than 1000 characters at byte 56", __LINE__);
+        }
+        free(b);
+        free(t.p);
+    }
 }
 
 static void test_malformed_entries(void) {
@@ -597,6 +835,9 @@ int main(void) {
     RUN(test_malformed_framing);
     RUN(test_malformed_json);
     RUN(test_deep_nesting);
+    RUN(test_hostile_metadata);
+    RUN(test_metadata_lookups);
+    RUN(test_hostile_json);
     RUN(test_malformed_entries);
     RUN(test_malformed_offsets);
     RUN(test_malformed_metadata);

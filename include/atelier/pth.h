@@ -30,6 +30,16 @@
  * transposed tensor), several tensors sharing one storage, 0-d tensors. Whole pickled
  * modules (torch.save(model)) are refused: save model.state_dict().
  *
+ * Hostile input: a pickle is data here, but its memo lets a few bytes name a big object
+ * again (one dict shared by four levels of 40 keys reaches a tensor by 40^4 paths from 12 KB).
+ * So memory is counted, not only capped: every object, string and container the unpickler
+ * builds and every tensor name is charged against 16 MB + 64 bytes per pickle byte (the
+ * pickles only: the storages are mapped, not copied), and a file that would pass it is
+ * refused with "... would take more than the N MB allowed for M bytes of pickle". Naming
+ * visits a shared container once per path, so it visits at most 64K + 16 objects per pickle
+ * byte (and 4M), 64 levels deep. Time is O(n) in the pickles' bytes n, plus O(k log k) to
+ * sort the k names. pth_open_memory copies the bytes once; pth_open maps the file.
+ *
  * Example (a legacy file written by hand: torch.load reads these bytes as {"w": [1.5, -2]}):
  * EXAMPLE_INCLUDES
  *   #include "atelier/arena.h"

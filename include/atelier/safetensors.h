@@ -8,6 +8,15 @@
  * dtypes, shapes, offsets in range, matching the shape, and not overlapping. A malformed
  * file is refused with one line naming the problem (error.h); it never crashes.
  *
+ * Hostile input: the header is at most 100 MB (the reference implementation's limit), and
+ * every count and length in it (tensors, names, metadata entries and values) is bounded by
+ * it and by the JSON parser's limits (src/json.h: 4M values, 64 levels, ~25 bytes of memory
+ * per header byte, ~400 MB at most). Opening takes O(h log h) time for a header of h bytes
+ * and reads the whole file into memory (it is the weights). Lookups by name, of tensors and
+ * of metadata, bisect sorted indexes: O(log n) each, so reading every tensor or every
+ * metadata entry is O(n log n); by index (safetensors_name, safetensors_metadata_key and
+ * safetensors_metadata_value) is O(1).
+ *
  * Writing is atomic: a temporary file beside the target, fsync, rename.
  *
  * Checkpoints (checkpoint_save/load) are safetensors files holding a model's named tensors,
@@ -31,6 +40,7 @@
  *   if (!back || back->ndim != 2 || back->shape[1] != 3 || back->data[5] != 0.5f) return 1;
  *   if (strcmp(safetensors_metadata(f, "author"), "example") != 0) return 1;
  *   if (safetensors_metadata_count(f) != 1 || strcmp(safetensors_metadata_key(f, 0), "author")) return 1;
+ *   if (strcmp(safetensors_metadata_value(f, 0), "example") != 0) return 1;
  *   tensor *wrong = tensor_new(a, 2, (int[]){3, 2});
  *   if (safetensors_load_into(f, "layer.weight", wrong) == STATUS_OK) return 1;  // shape mismatch
  *   error_clear();
@@ -61,6 +71,7 @@ const char *safetensors_dtype(const safetensors *f, const char *name);  /* "F32"
 const char *safetensors_metadata(const safetensors *f, const char *key); /* NULL if absent */
 int safetensors_metadata_count(const safetensors *f);
 const char *safetensors_metadata_key(const safetensors *f, int i);      /* in file order */
+const char *safetensors_metadata_value(const safetensors *f, int i);    /* of key i; NULL out of range */
 
 /* A new float32 tensor (up to 4 dims) in a; NULL and error_set if absent or unsupported. */
 tensor *safetensors_get(const safetensors *f, arena *a, const char *name);

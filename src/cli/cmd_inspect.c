@@ -40,10 +40,8 @@ static void print_tensors(const safetensors *f) {
 static void print_metadata(const safetensors *f) {
     int n = safetensors_metadata_count(f);
     printf(n ? "metadata:\n" : "metadata: none\n");
-    for (int i = 0; i < n; i++) {
-        const char *key = safetensors_metadata_key(f, i);
-        printf("  %s: %s\n", key, safetensors_metadata(f, key));
-    }
+    for (int i = 0; i < n; i++)   /* by index: linear in the entries */
+        printf("  %s: %s\n", safetensors_metadata_key(f, i), safetensors_metadata_value(f, i));
 }
 
 int cmd_inspect(int argc, char **argv) {
