@@ -3,7 +3,7 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: all deps build demo test sanitize bench clean
+.PHONY: all deps build demo test sanitize fuzz bench clean
 
 all: build
 
@@ -45,6 +45,11 @@ sanitize: deps
 	@cmake -S . -B build-asan -DATELIER_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/run-tests.sh build-asan
+
+# Every parser under libFuzzer + ASan + UBSan (scripts/fuzz.sh: clang; FUZZ_SECONDS per
+# harness, default 180; fails on any crash, leak, out-of-memory or hang).
+fuzz: deps
+	@JOBS=$(JOBS) sh scripts/fuzz.sh
 
 # Atelier against PyTorch on this machine, one row per workload (a few minutes; not a test).
 bench: build

@@ -48,7 +48,7 @@ for t in "$build"/test_* "$build"/example_*; do
           echo "FAILED  $name: $summary (exit $rc)"; grep -E 'FAIL|not ok' "$log" | head -n 40
         else
           echo "ok      $name: $summary (${secs}s)"
-          grep -E '^  skip' "$log"
+          grep -E '^  (skip|browser: )' "$log"
         fi
       fi ;;
   esac

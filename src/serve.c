@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "json.h"
 #include "serve_internal.h"
 
 serve_opts serve_defaults(void) {
@@ -43,14 +44,27 @@ void serve_log(server *s, const char *fmt, ...) {
 
 /* ---- answers ---- */
 
+/* The length of the UTF-8 sequence at p (NUL-terminated), or 0 when it is not valid UTF-8. */
+static size_t utf8_at(const unsigned char *p) {
+    size_t k = *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc0 ? 2 : 1;
+    for (size_t i = 1; i < k; i++)
+        if (!p[i]) return 0;   /* cut short by the end */
+    return json_is_utf8((const char *)p, k) ? k : 0;
+}
+
+/* Bytes that are not UTF-8 (a client's, echoed in a message) become U+FFFD: a JSON text
+ * must be UTF-8 (RFC 8259, 8.1). Each step writes at most 6 bytes, so a sequence is never
+ * cut by the end of buf. */
 char *serve_json_string(const char *s, char *buf, size_t size) {
-    size_t n = 0;
+    size_t n = 0, k;
     if (size < 3) { if (size) buf[0] = 0; return buf; }
     buf[n++] = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p && n + 8 < size; p++) {
         if (*p == '"' || *p == '\\') { buf[n++] = '\\'; buf[n++] = (char)*p; }
         else if (*p < 0x20) n += (size_t)snprintf(buf + n, size - n, "\\u%04x", *p);
-        else buf[n++] = (char)*p;
+        else if (*p < 0x80) buf[n++] = (char)*p;
+        else if (!(k = utf8_at(p))) n += (size_t)snprintf(buf + n, size - n, "\\ufffd");
+        else { memcpy(buf + n, p, k); n += k; p += k - 1; }
     }
     buf[n++] = '"';
     buf[n] = 0;
@@ -311,7 +325,17 @@ static status clean_tmp(server *s) {
     return STATUS_OK;
 }
 
-static status listen_on(server *s) {
+/* The daemon: a thread per connection on a listening socket; or, detached, neither socket
+ * nor threads of its own (serve_start_detached). The same handlers either way. */
+static status listen_on(server *s, bool detached) {
+    if (detached) {
+        s->daemon = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, handle, s,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                     MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                                     MHD_OPTION_END);
+        return s->daemon ? STATUS_OK : error_set(STATUS_IO, "serve: cannot start the detached daemon");
+    }
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->o.port)};
     if (inet_pton(AF_INET, s->o.host, &addr.sin_addr) != 1)
         return error_set(STATUS_ARG, "host '%s' is not an IPv4 address", s->o.host);
@@ -329,7 +353,7 @@ static status listen_on(server *s) {
     return STATUS_OK;
 }
 
-server *serve_start(const serve_opts *o) {
+static server *start(const serve_opts *o, bool detached) {
     if (check_opts(o) != STATUS_OK) return NULL;
     server *s = calloc(1, sizeof *s);
     if (!s) { error_set(STATUS_NOMEM, "serve: out of memory"); return NULL; }
@@ -348,12 +372,16 @@ server *serve_start(const serve_opts *o) {
     char thumbs[4200];
     snprintf(thumbs, sizeof thumbs, "%s/thumbs", s->data_dir);
     if (!(s->styles = styles_scan(s->o.styles_dir, thumbs))) goto fail;
-    if (listen_on(s) != STATUS_OK) goto fail;
+    if (listen_on(s, detached) != STATUS_OK) goto fail;
     return s;
 fail:
     serve_stop(s);
     return NULL;
 }
+
+server *serve_start(const serve_opts *o) { return start(o, false); }
+
+server *serve_start_detached(const serve_opts *o) { return start(o, true); }
 
 int serve_port(const server *s) { return s->port; }
 

@@ -74,6 +74,12 @@ enum MHD_Result serve_file(request *r, struct MHD_Connection *c, const char *pat
 char *serve_json_string(const char *s, char *buf, size_t size);
 void serve_log(server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* serve_start's server whose daemon has no listening socket and no threads (serve.c): the
+ * caller hands it connections (MHD_add_connection, e.g. one end of a socketpair) and runs
+ * it (MHD_run); requests go through the same handlers. For tests/fuzz/serve_driver.c, which
+ * feeds it raw request bytes. serve_stop stops it. */
+server *serve_start_detached(const serve_opts *o);
+
 /* serve_upload.c: POST /api/jobs, called for every piece of the body. */
 enum MHD_Result serve_upload(request *r, struct MHD_Connection *c, const char *data, size_t *size);
 void serve_upload_free(request *r);

@@ -904,13 +904,27 @@ static double image_variance(const image *im) {
     return sq / (double)n - mean * mean;
 }
 
+/* Without the browser the case skips, saying what to install; with ATELIER_REQUIRE_BROWSER
+ * set (CI: .ci/run) that is a failure instead, so that CI cannot pass without it. */
+static void browser_missing(const char *what) {
+    const char *require = getenv("ATELIER_REQUIRE_BROWSER");
+    char why[256];
+    snprintf(why, sizeof why, "needs %s: run scripts/install-browser-test.sh", what);
+    if (require && *require && strcmp(require, "0")) CHECK_MSG(false, "ATELIER_REQUIRE_BROWSER is set and the browser test %s", why);
+    else test_skip(why);
+}
+
+/* What stylize.mjs says when it has painted ("painted in Chromium N ..."), as one line. */
+static void say_browser_ran(const char *out) {
+    size_t n = strcspn(out, "\n");
+    printf("  browser: %.*s\n", (int)n, out);
+}
+
 static void test_browser(void) {
-    if (access("tests/browser/node_modules/playwright-core", F_OK) != 0 || access("/usr/bin/chromium", X_OK) != 0) {
-        test_skip("needs chromium and playwright-core: run scripts/install-browser-test.sh");
-        return;
-    }
     char out[8192], err[8192];
-    if (test_shell("node --version", out, err) != 0) { test_skip("needs node (nodejs)"); return; }
+    if (access("/usr/bin/chromium", X_OK) != 0) { browser_missing("chromium"); return; }
+    if (test_shell("node --version", out, err) != 0) { browser_missing("node (nodejs)"); return; }
+    if (access("tests/browser/node_modules/playwright-core", F_OK) != 0) { browser_missing("playwright-core"); return; }
     srv s;
     /* the page's draft quality is half the server's default iterations: 2 */
     if (!srv_start(&s, test_tmp_path("data-browser"), "--iterations 4")) { CHECK(false); return; }
@@ -920,6 +934,7 @@ static void test_browser(void) {
              "--quality draft --out %s", s.port, test_tmp_path("photo.png"), shot);
     int rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 0, "browser test exit %d: %s %s", rc, out, err);
+    if (rc == 0) say_browser_ran(out);
     image *im = image_read(shot, NULL);
     CHECK_MSG(im && im->w >= 300 && im->h >= 300, "screenshot: %s", im ? "too small" : error_message());
     if (im) CHECK_MSG(image_variance(im) > 1e-3, "the screenshot is blank (variance %g)", image_variance(im));
@@ -935,6 +950,7 @@ static void test_browser(void) {
              test_tmp_path("screenshot-fast.png"));
     rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 0, "browser test (fast) exit %d: %s %s", rc, out, err);
+    if (rc == 0) say_browser_ran(out);
     CHECK(srv_stop(&s, SIGTERM, 30) == 0);
 }
 

@@ -24,7 +24,11 @@
  * the claim, and decoding stops at the first damaged or missing data instead of making up
  * the rest. Files that really do make a large image from few bytes (a flat PNG compresses
  * 1000:1, arithmetic-coded JPEG and lossless WebP further) are bounded by the pixel limit
- * alone: lower max_pixels where a file's size must bound its cost. One known exception:
+ * alone: lower max_pixels where a file's size must bound its cost. Two known exceptions,
+ * both in WebP, where a flat picture can legitimately be a few bytes: its 8-bit output
+ * (3 or 4 bytes a pixel, within the pixel limit) is reserved from the header's size before
+ * libwebp has decoded, so a 70-byte file claiming 10000x10000 reserves 300 MB of address
+ * space (untouched: the resident memory stays small, and the decode fails at once); and
  * libwebp 1.2 builds about 5 KB of tables (12 KB of address space) for each prefix-code
  * group a lossless file uses, up to 65536 groups: 300 KB of file can cost 370 MB.
  *

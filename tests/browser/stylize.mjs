@@ -11,6 +11,9 @@
 //     [--chromium /usr/bin/chromium]
 // (scripts/install-browser-test.sh installs chromium and playwright-core.)
 import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+
+const pwVersion = createRequire(import.meta.url)('playwright-core/package.json').version;
 
 function args(argv) {
   const o = { size: '64', quality: 'draft', out: 'screenshot.png', timeout: '120', width: '1280', height: '900',
@@ -73,7 +76,8 @@ async function main() {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 1) throw new Error(`on a 390 px wide screen the page is ${overflow} px too wide`);
     if (o.mobileOut) await page.screenshot({ path: o.mobileOut, fullPage: true });
-    console.log(`painted and saved ${o.out}`);
+    console.log(`painted in Chromium ${browser.version()} (playwright-core ${pwVersion}), ${o.quality} quality` +
+                `${o.style2 ? ` with ${o.style2}` : ''}: the result and the status shown, saved ${o.out}`);
   } finally {
     await browser.close();
   }

@@ -3,7 +3,7 @@
  * Each input is a model.json; it is written beside a fixed 54-byte weight shard ("w.bin")
  * in a private folder and loaded, then, when it loads, run on a small image. Every input
  * must come back as a model or as NULL with one line in error_message(): never a crash, a
- * leak, a hang or an unbounded allocation. Built and run by scripts/fuzz-tfjs.sh (clang,
+ * leak, a hang or an unbounded allocation. Built and run by scripts/fuzz.sh (clang,
  * -fsanitize=fuzzer,address,undefined, the reference backend). */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,12 +15,22 @@
 
 static char dir[64];
 
+static void cleanup(void) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/w.bin", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model.json", dir);
+    remove(path);
+    rmdir(dir);
+}
+
 static void setup(void) {
     if (dir[0]) return;
     snprintf(dir, sizeof dir, "/tmp/fuzz-tfjs-%d", (int)getpid());
     char path[128];
     snprintf(path, sizeof path, "mkdir -p %s", dir);
     if (system(path) != 0) abort();
+    atexit(cleanup);
     snprintf(path, sizeof path, "%s/w.bin", dir);
     FILE *f = fopen(path, "wb");
     for (int i = 0; f && i < 54; i++) fputc(i * 37, f);
