@@ -1,4 +1,7 @@
+#define _DEFAULT_SOURCE   /* wait4 */
 #include "harness.h"
+#include <malloc.h>
+#include <sys/resource.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -195,4 +198,49 @@ unsigned char *test_read_file(const char *path, size_t *n) {
     if (b) b[*n] = 0;
     fclose(f);
     return b;
+}
+
+test_cost test_child_cost(void (*fn)(void *out, void *user), void *user, void *out, size_t size) {
+    test_cost c = {.died = -1};
+    int fd[2];
+    if (pipe(fd) != 0) return c;
+    fflush(stdout);
+    fflush(stderr);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30);
+#ifdef __GLIBC__
+        malloc_trim(0);    /* free pages inherited from the parent: fn may not reuse them */
+#endif
+        FILE *peak = fopen("/proc/self/clear_refs", "w");   /* "5": the peak RSS restarts here */
+        if (peak) { fputs("5", peak); fclose(peak); }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        long rss0 = ru.ru_maxrss;
+        fn(out, user);
+        bool ok = write(fd[1], &rss0, sizeof rss0) == (ssize_t)sizeof rss0 && write(fd[1], out, size) == (ssize_t)size;
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    long rss0 = 0;
+    size_t got = 0, want = sizeof rss0 + size;
+    while (pid > 0 && got < want) {
+        ssize_t k = got < sizeof rss0 ? read(fd[0], (char *)&rss0 + got, sizeof rss0 - got)
+                                      : read(fd[0], (char *)out + (got - sizeof rss0), want - got);
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
+    close(fd[0]);
+    int ws = 0;
+    struct rusage ru = {0};
+    if (pid > 0) wait4(pid, &ws, 0, &ru);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    c.wall_s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    c.died = got != want ? (WIFSIGNALED(ws) ? WTERMSIG(ws) : -1) : 0;
+    c.rss_mb = (ru.ru_maxrss - rss0) / 1024.0;
+    c.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return c;
 }

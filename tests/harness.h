@@ -74,6 +74,15 @@ unsigned char *test_read_file(const char *path, size_t *n);
 int test_count_entries(const char *dir);
 void test_remove_tree(const char *dir);
 
+/* What a piece of work costs, measured in a forked child (hostile-input tests): fn(out,
+ * user) runs in the child, which first gives back the free heap it inherited and restarts
+ * its peak RSS (Linux: /proc/self/clear_refs), so the numbers are fn's own; an alarm (30 s)
+ * kills a hang. fn fills out (size bytes), which comes back to the caller's out. rss_mb is
+ * the child's peak RSS above its start, cpu_s its user plus system time; died is 0, the
+ * signal that killed it, or -1 if it sent nothing back. */
+typedef struct test_cost { double rss_mb, cpu_s, wall_s; int died; } test_cost;
+test_cost test_child_cost(void (*fn)(void *out, void *user), void *user, void *out, size_t size);
+
 /* The backend of that name, or NULL after test_skip (a build without it skips, not fails). */
 const backend *test_backend_or_skip(const char *name);
 /* n floats uniform in [lo, hi) from seed, malloc'd (the caller frees). */

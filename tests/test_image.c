@@ -8,7 +8,6 @@
  */
 #define _DEFAULT_SOURCE   /* wait4 */
 #include <dirent.h>
-#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -553,8 +552,7 @@ typedef struct hostile_run {
     status st;            /* else error_status() and error_message() */
     char msg[400];
     int w, h, ntext;      /* of the image, when read */
-    long rss0_kb;         /* the child's RSS at the fork */
-    double rss_mb;        /* peak RSS above rss0_kb */
+    double rss_mb;        /* peak RSS above the child's start (test_child_cost) */
     double vm_mb;         /* peak address space above the child's at the fork (VmPeak) */
     double cpu_s, wall_s;
     int died;             /* the signal that killed the child, -1 if it said nothing */
@@ -571,52 +569,30 @@ static long proc_status_kb(const char *name) {
     return kb;
 }
 
+typedef struct read_job { const char *path; const image_read_opts *o; } read_job;
+
+static void read_in_child(void *out, void *user) {
+    hostile_run *c = out;
+    const read_job *j = user;
+    long vm0 = proc_status_kb("VmPeak:");
+    error_clear();
+    image *im = image_read(j->path, j->o);
+    c->vm_mb = (proc_status_kb("VmPeak:") - vm0) / 1024.0;
+    c->read = im != NULL;
+    c->st = error_status();
+    snprintf(c->msg, sizeof c->msg, "%s", error_message());
+    if (im) { c->w = im->w; c->h = im->h; c->ntext = im->ntext; }
+    image_free(im);
+}
+
 static hostile_run hostile_read(const char *path, const image_read_opts *o) {
-    hostile_run r = {.died = -1};
-    int fd[2];
-    if (pipe(fd) != 0) return r;
-    fflush(stdout);
-    fflush(stderr);
-    double t0 = seconds();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        alarm(30);
-#ifdef __GLIBC__
-        malloc_trim(0);    /* free pages inherited from the parent: the read may not reuse them */
-#endif
-        FILE *peak = fopen("/proc/self/clear_refs", "w");   /* "5": the peak RSS restarts here */
-        if (peak) { fputs("5", peak); fclose(peak); }
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        hostile_run c = {.rss0_kb = ru.ru_maxrss};
-        long vm0 = proc_status_kb("VmPeak:");
-        error_clear();
-        image *im = image_read(path, o);
-        c.vm_mb = (proc_status_kb("VmPeak:") - vm0) / 1024.0;
-        c.read = im != NULL;
-        c.st = error_status();
-        snprintf(c.msg, sizeof c.msg, "%s", error_message());
-        if (im) { c.w = im->w; c.h = im->h; c.ntext = im->ntext; }
-        image_free(im);
-        ssize_t wr = write(fd[1], &c, sizeof c);
-        _exit(wr == (ssize_t)sizeof c ? 0 : 1);
-    }
-    close(fd[1]);
-    size_t got = 0;
-    while (pid > 0 && got < sizeof r) {
-        ssize_t k = read(fd[0], (char *)&r + got, sizeof r - got);
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
-    close(fd[0]);
-    int ws = 0;
-    struct rusage ru = {0};
-    if (pid > 0) wait4(pid, &ws, 0, &ru);
-    r.wall_s = seconds() - t0;
-    r.died = got != sizeof r ? (WIFSIGNALED(ws) ? WTERMSIG(ws) : -1) : 0;
-    r.rss_mb = (ru.ru_maxrss - r.rss0_kb) / 1024.0;
-    r.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    hostile_run r = {0};
+    read_job j = {path, o};
+    test_cost k = test_child_cost(read_in_child, &j, &r, sizeof r);
+    r.rss_mb = k.rss_mb;
+    r.cpu_s = k.cpu_s;
+    r.wall_s = k.wall_s;
+    r.died = k.died;
     return r;
 }
 

@@ -9,7 +9,6 @@
  */
 #define _DEFAULT_SOURCE   /* wait4 */
 #include <dirent.h>
-#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -322,25 +321,13 @@ static void test_deep_nesting(void) {
 #endif
 #define HOSTILE_CPU_S (0.5 * HOSTILE_SCALE)     /* user plus system time of the child */
 
-/* Gives the heap's free pages back and resets the peak RSS to the current one (Linux >= 4.0):
- * a child reusing the parent's freed, still resident, heap would look cheaper than it is. */
-static void reset_peak_rss(void) {
-    malloc_trim(0);
-    FILE *f = fopen("/proc/self/clear_refs", "w");
-    if (f) {
-        fputs("5", f);
-        fclose(f);
-    }
-}
-
 typedef struct hostile_run {
     bool opened;
     int count, nmeta;     /* tensors and metadata entries, when opened */
     int found;            /* lookups by name that found what the index gave */
     status st;            /* else error_status() and error_message() */
     char msg[300];
-    long rss0_kb;         /* the child's RSS once started */
-    double rss_mb;        /* peak RSS above rss0_kb */
+    double rss_mb;        /* peak RSS above the child's start (test_child_cost) */
     double cpu_s;
     int died;             /* the signal that killed the child, -1 if it said nothing */
 } hostile_run;
@@ -358,44 +345,23 @@ static void inspect_all(const safetensors *f, hostile_run *c) {
         c->found += safetensors_metadata(f, safetensors_metadata_key(f, i)) == safetensors_metadata_value(f, i);
 }
 
+static void open_in_child(void *out, void *user) {
+    hostile_run *c = out;
+    error_clear();
+    safetensors *f = safetensors_open(user);
+    c->opened = f != NULL;
+    if (f) inspect_all(f, c);
+    c->st = error_status();
+    snprintf(c->msg, sizeof c->msg, "%s", error_message());
+    safetensors_close(f);
+}
+
 static hostile_run hostile_open(const char *path) {
-    hostile_run r = {.died = -1};
-    int fd[2];
-    if (pipe(fd) != 0) return r;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        alarm(30);
-        reset_peak_rss();
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        hostile_run c = {.rss0_kb = ru.ru_maxrss};
-        error_clear();
-        safetensors *f = safetensors_open(path);
-        c.opened = f != NULL;
-        if (f) inspect_all(f, &c);
-        c.st = error_status();
-        snprintf(c.msg, sizeof c.msg, "%s", error_message());
-        safetensors_close(f);
-        ssize_t wr = write(fd[1], &c, sizeof c);
-        _exit(wr == (ssize_t)sizeof c ? 0 : 1);
-    }
-    close(fd[1]);
-    size_t got = 0;
-    while (pid > 0 && got < sizeof r) {
-        ssize_t k = read(fd[0], (char *)&r + got, sizeof r - got);
-        if (k <= 0) break;
-        got += (size_t)k;
-    }
-    close(fd[0]);
-    int ws = 0;
-    struct rusage ru = {0};
-    if (pid > 0) wait4(pid, &ws, 0, &ru);
-    r.died = got != sizeof r ? (WIFSIGNALED(ws) ? WTERMSIG(ws) : -1) : 0;
-    r.rss_mb = (ru.ru_maxrss - r.rss0_kb) / 1024.0;
-    r.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    hostile_run r = {0};
+    test_cost k = test_child_cost(open_in_child, (void *)path, &r, sizeof r);
+    r.rss_mb = k.rss_mb;
+    r.cpu_s = k.cpu_s;
+    r.died = k.died;
     return r;
 }
 
