@@ -84,7 +84,9 @@ typedef struct stylenet {
  * 0.125 .. 2. */
 status stylenet_init(stylenet *m, arena *params, uint64_t seed, int nstyles, float width);
 /* x (N, 3, H, W) in [0, 1], H and W multiples of 4 (at least 8); mix (N, S) style
- * weights -> (N, 3, H, W) in (0, 1). Differentiable in x, mix and the parameters. */
+ * weights -> (N, 3, H, W) in (0, 1). Differentiable in x, mix and the parameters. With
+ * autograd off it runs layer by layer in bounded memory (norm + ReLU in place): the same
+ * values (test_stylenet_golden checks both paths). */
 tensor *stylenet_forward(const stylenet *m, arena *a, tensor *x, tensor *mix);
 
 /* Writes the model (atomically) with its names and `nkv` extra metadata pairs. */
