@@ -84,11 +84,14 @@ static bool on_progress(const stylize_progress *p, void *user) {
 /* ---- the outcome ---- */
 
 /* The result with its provenance (made_by, settings), written atomically. */
-static status write_result(jobs *j, const job *e, image *out, const char *made_by, const char *settings) {
+/* model_sha256: the fast network's hash (as `stylize --model` records it), NULL for none. */
+static status write_result(jobs *j, const job *e, image *out, const char *made_by, const char *settings,
+                           const char *model_sha256) {
     char path[4200];
     status st = image_text_set(out, "Software", "Atelier " ATELIER_VERSION);
     if (st == STATUS_OK) st = image_text_set(out, "atelier.made_by", made_by);
     if (st == STATUS_OK) st = image_text_set(out, "atelier.settings", settings);
+    if (st == STATUS_OK && model_sha256) st = image_text_set(out, "atelier.model.sha256", model_sha256);
     jobs_path(j, e->id, "result.png", path, sizeof path);
     return st == STATUS_OK ? image_write(path, out, NULL) : st;
 }
@@ -102,7 +105,7 @@ static status write_optimised(jobs *j, const job *e, const stylize_opts *o, imag
              e->params.size, e->params.iterations, e->params.strength, e->params.preserve_colors ? "true" : "false",
              e->params.style, o->content_weight, o->style_weight, o->tv_weight, o->multires,
              featnet_name(stylize_net_featnet(j->net)), backend_current()->name);
-    return write_result(j, e, out, "machine-made: neural style transfer (Atelier " ATELIER_VERSION ")", settings);
+    return write_result(j, e, out, "machine-made: neural style transfer (Atelier " ATELIER_VERSION ")", settings, NULL);
 }
 
 /* Cancelled: deleted (the files go, and the job with them) or stopping (back to queued,
@@ -227,7 +230,7 @@ static status fast_mix(const stylenet *m, const job_params *p, float *mix) {
 
 static status write_painted(jobs *j, const job *e, image *out) {
     const job_params *p = &e->params;
-    char settings[768], styles[200], model[sizeof j->fast->source];
+    char settings[1024], styles[200], model[sizeof j->fast->source];
     /* the model's name is a file's: nothing in it may end the JSON string */
     snprintf(model, sizeof model, "%s", j->fast->source);
     for (char *c = model; *c; c++)
@@ -235,11 +238,12 @@ static status write_painted(jobs *j, const job *e, image *out) {
     if (p->style2[0]) snprintf(styles, sizeof styles, "\"%s\": %g, \"%s\": %g", p->style, 1 - p->blend, p->style2, p->blend);
     else snprintf(styles, sizeof styles, "\"%s\": 1", p->style);
     snprintf(settings, sizeof settings,
-             "{\"path\": \"fast\", \"model\": \"%s\", \"styles\": {%s}, \"size\": %d, \"strength\": %g, "
-             "\"preserve_colors\": %s, \"style\": \"%s\", \"backend\": \"%s\"}",
-             model, styles, p->size, p->strength, p->preserve_colors ? "true" : "false", p->style,
+             "{\"path\": \"fast\", \"model\": \"%s\", \"model_sha256\": \"%s\", \"styles\": {%s}, \"size\": %d, "
+             "\"strength\": %g, \"preserve_colors\": %s, \"style\": \"%s\", \"backend\": \"%s\"}",
+             model, j->fast->sha256, styles, p->size, p->strength, p->preserve_colors ? "true" : "false", p->style,
              backend_current()->name);
-    return write_result(j, e, out, "machine-made: fast neural style transfer (Atelier " ATELIER_VERSION ")", settings);
+    return write_result(j, e, out, "machine-made: fast neural style transfer (Atelier " ATELIER_VERSION ")", settings,
+                        j->fast->sha256);
 }
 
 /* One forward pass of the fast network; seconds are the painting's. */

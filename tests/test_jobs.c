@@ -14,6 +14,7 @@
 #include "atelier/arena.h"
 #include "atelier/jobs.h"
 #include "atelier/rng.h"
+#include "atelier/sha256.h"
 #include "atelier/stylenet.h"
 #include "harness.h"
 
@@ -271,6 +272,12 @@ static void test_fast_jobs(void) {
     CHECK_MSG(settings && strstr(settings, "\"path\": \"fast\"") && strstr(settings, "\"waves\": 1") &&
               strstr(settings, "model.safetensors"), "%s", settings ? settings : "no settings");
     CHECK(waves && strstr(image_text_get(waves, "atelier.made_by"), "fast neural style"));
+    /* the model's hash, as `stylize --model` records it: of the model file's bytes */
+    char hex[65];
+    CHECK(sha256_file(model, hex));
+    const char *rec = waves ? image_text_get(waves, "atelier.model.sha256") : NULL;
+    CHECK_MSG(rec && !strcmp(rec, hex), "recorded model hash %s, the file's %s", rec ? rec : "(none)", hex);
+    CHECK(settings && strstr(settings, hex));
     /* smaller than the photo */
     p.size = 24;
     image *small = painted(q, &p, c, s, &info);

@@ -77,6 +77,7 @@ typedef struct stylenet {
     /* set by stylenet_load */
     arena *own;             /* the parameters' arena, freed by stylenet_free */
     char source[80];        /* "built-in NAME" or the file's base name */
+    char sha256[65];        /* the hex SHA-256 of the file's (or built-in model's) bytes */
 } stylenet;
 
 /* Convs as PyTorch's default (uniform within 1 / sqrt(fan_in)); gamma 1, beta 0; styles

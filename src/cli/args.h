@@ -18,9 +18,5 @@ int arg_choice(const char *cmd, const char *opt, const char *s, const char *cons
  * form) or NULL when missing. Returns the option's name without "=value" in buf. */
 const char *arg_split(int argc, char **argv, int *i, char *buf, int bufsize, const char **val);
 
-/* The hex SHA-256 of a file's bytes (out: 65 chars), false if it cannot be read. */
-bool file_sha256(const char *path, char out[65]);
-/* The hex SHA-256 of n bytes. */
-void mem_sha256(const void *data, size_t n, char out[65]);
 
 #endif

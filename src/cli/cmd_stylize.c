@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "atelier/backend.h"
+#include "atelier/sha256.h"
 #include "atelier/featnet.h"
 #include "atelier/stylize.h"
 #include "cli/args.h"
@@ -312,7 +313,7 @@ static void settings_json(stylize_cli *c, char *buf, size_t size) {
 
 static status add_hash(image *im, const char *key, const char *path) {
     char hex[65];
-    if (!file_sha256(path, hex)) return error_set(STATUS_IO, "%s: cannot read to hash it", path);
+    if (!sha256_file(path, hex)) return error_set(STATUS_IO, "%s: cannot read to hash it", path);
     return image_text_set(im, key, hex);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "atelier/backend.h"
+#include "atelier/sha256.h"
 #include "atelier/stylenet.h"
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -27,17 +28,6 @@ static bool on_tile(int done, int total, void *user) {
     char info[48];
     snprintf(info, sizeof info, "tile %d/%d", done, total);
     progress_update(&f->bar, done, info);
-    return true;
-}
-
-/* The model's hash: of its file, or of the built-in model's bytes. */
-static bool model_hash(const char *model, char hex[65]) {
-    size_t len;
-    const void *bytes = stylenet_builtin_bytes(model, &len);
-    FILE *probe = fopen(model, "rb");
-    if (probe) { fclose(probe); return file_sha256(model, hex); }
-    if (!bytes) return false;
-    mem_sha256(bytes, len, hex);
     return true;
 }
 
@@ -84,19 +74,18 @@ int stylize_fast(const stylize_fast_args *a) {
     }
     if (f.started) progress_finish(&f.bar, NULL);
     double secs = now() - t0;
-    char hex[65] = "", settings[2048];
-    if (!model_hash(a->model, hex)) { fprintf(stderr, "atelier %s: %s: cannot read to hash it\n", CMD, a->model); goto done; }
+    char settings[2048];
     snprintf(settings, sizeof settings,
              "{\"path\": \"fast\", \"model\": \"%s\", \"styles\": {%s}, \"strength\": %g, \"preserve_colors\": %s, "
              "\"size\": %d, \"tile\": %d, \"backend\": \"%s\"}",
              m->source, mixdesc, a->strength, a->preserve_colors ? "true" : "false", out->w > out->h ? out->w : out->h,
              o.tile, backend_current()->name);
     char content_hex[65];
-    status st = file_sha256(a->content, content_hex) ? STATUS_OK : error_set(STATUS_IO, "%s: cannot read to hash it", a->content);
+    status st = sha256_file(a->content, content_hex) ? STATUS_OK : error_set(STATUS_IO, "%s: cannot read to hash it", a->content);
     if (st == STATUS_OK) st = image_text_set(out, "Software", "Atelier " ATELIER_VERSION);
     if (st == STATUS_OK) st = image_text_set(out, "atelier.made_by", "machine-made: fast neural style transfer (Atelier " ATELIER_VERSION ")");
     if (st == STATUS_OK) st = image_text_set(out, "atelier.settings", settings);
-    if (st == STATUS_OK) st = image_text_set(out, "atelier.model.sha256", hex);
+    if (st == STATUS_OK) st = image_text_set(out, "atelier.model.sha256", m->sha256);
     if (st == STATUS_OK) st = image_text_set(out, "atelier.content.sha256", content_hex);
     image_write_opts wo = {.quality = a->quality};
     if (st == STATUS_OK) st = image_write(a->out, out, &wo);

@@ -9,6 +9,7 @@
 #include "atelier/ops.h"
 #include "atelier/rng.h"
 #include "atelier/safetensors.h"
+#include "atelier/sha256.h"
 #include "../models_internal.h"
 #include "stylenet_internal.h"
 
@@ -326,13 +327,19 @@ bool stylenet_builtin_available(const char *name) {
     return stylenet_builtin_bytes(name, &len) != NULL;
 }
 
-static safetensors *open_model(const char *name, char *source, size_t n) {
+static safetensors *open_model(const char *name, char *source, size_t n, char hex[65]) {
     FILE *probe = fopen(name, "rb");
     const char *base = strrchr(name, '/');
     if (probe) {
         fclose(probe);
         snprintf(source, n, "%s", base ? base + 1 : name);
-        return safetensors_open(name);
+        safetensors *f = safetensors_open(name);
+        if (f && !sha256_file(name, hex)) {
+            safetensors_close(f);
+            error_set(STATUS_IO, "%s: cannot read to hash it", name);
+            return NULL;
+        }
+        return f;
     }
     for (int i = 0; g_builtin[i]; i++)
         if (!strcmp(name, g_builtin[i])) {
@@ -344,6 +351,7 @@ static safetensors *open_model(const char *name, char *source, size_t n) {
                 return NULL;
             }
             snprintf(source, n, "built-in %s", name);
+            sha256_hex(bytes, len, hex);
             return safetensors_open_memory(bytes, len, name);
         }
     if (!base && !strchr(name, '.')) {
@@ -354,8 +362,8 @@ static safetensors *open_model(const char *name, char *source, size_t n) {
 }
 
 stylenet *stylenet_load(const char *path_or_name) {
-    char source[80];
-    safetensors *f = open_model(path_or_name, source, sizeof source);
+    char source[80], hex[65] = "";
+    safetensors *f = open_model(path_or_name, source, sizeof source, hex);
     if (!f) return NULL;
     stylenet *m = calloc(1, sizeof *m);
     arena *a = arena_new(1 << 20);
@@ -401,6 +409,7 @@ stylenet *stylenet_load(const char *path_or_name) {
     model_params_set_trainable(&m->params, false);
     m->own = a;
     snprintf(m->source, sizeof m->source, "%s", source);
+    memcpy(m->sha256, hex, sizeof m->sha256);
     return m;
 }
 
