@@ -290,11 +290,12 @@ static void pool_case(int n, int c, int h, int w, int k, int stride, int pad, bo
     p.ow = (w + 2 * pad - k) / stride + 1;
     int64_t nx = (int64_t)n * c * h * w, ny = (int64_t)n * c * p.oh * p.ow;
     float *x = rnd_q(nx, 70);  /* few distinct values: max pool sees ties */
+    float *xr = test_rand_buf(nx, 76, -1, 1);  /* any values: average pooling's sums round */
     float *dy = test_rand_buf(ny, 71, -1, 1);
     float *ya = outs3(ny, 72), *ym = outs3(ny, 73), *dxa = outs3(nx, 74), *dxm = outs3(nx, 75);
     for (int v = 0; v < 3; v++) {
         const backend *be = variant(v);
-        be->avg_pool2d_forward(ya + v * ny, x, &p);
+        be->avg_pool2d_forward(ya + v * ny, xr, &p);
         be->avg_pool2d_backward(dxa + v * nx, dy, &p);
         be->avg_pool2d_backward(NULL, dy, &p);
         be->max_pool2d_forward(ym + v * ny, x, &p);
@@ -309,8 +310,10 @@ static void pool_case(int n, int c, int h, int w, int k, int stride, int pad, bo
         snprintf(what, sizeof what, "pool %s (%d,%d,%d,%d) k %d s %d p %d incl %d", names[i], n,
                  c, h, w, k, stride, pad, include_pad);
         check3(what, bufs[i], sizes[i]);
+        /* the same sums in the same order as the reference: the same bits */
+        CHECK_MSG(memcmp(bufs[i], bufs[i] + sizes[i], sizeof(float) * (size_t)sizes[i]) == 0, "%s: cpu and ref bits differ", what);
     }
-    free(x); free(dy); free(ya); free(ym); free(dxa); free(dxm);
+    free(x); free(xr); free(dy); free(ya); free(ym); free(dxa); free(dxm);
 }
 
 static void test_pool(void) {
@@ -321,6 +324,10 @@ static void test_pool(void) {
         pool_case(1, 3, 5, 7, 3, 1, 1, incl);
         pool_case(1, 3, 5, 7, 5, 3, 2, incl);
         pool_case(3, 1, 1, 17, 1, 1, 0, incl);
+        /* InceptionV3's: 3x3 stride 1 'same', 3x3 stride 2 'valid' */
+        pool_case(2, 5, 35, 35, 3, 1, 1, incl);
+        pool_case(1, 4, 71, 71, 3, 2, 0, incl);
+        pool_case(1, 2, 9, 40, 3, 2, 1, incl);
     }
 }
 

@@ -30,26 +30,100 @@ static void *xmalloc(size_t n) {
     for (int64_t nc = 0; nc < (int64_t)(p)->n * (p)->c; nc++)
 
 /* The reference's plane bodies with the window arithmetic inlined: the same sums in the
- * same order (so the same bits), without a call and a divisor per output. */
+ * same order (so the same bits), without a call and a divisor per output. Each output row
+ * splits into the outputs whose window lies wholly inside the row horizontally (the
+ * interior, [oa, ob)) and the few at the borders. The interior runs as loops over the
+ * outputs innermost, which the compiler vectorises: each lane still adds its window's
+ * values in the reference's row-major order, so its sum has the reference's bits. */
 static inline void pool_span(int o, int stride, int pad, int k, int n, int *a, int *b) {
     int s = o * stride - pad;
     *a = s < 0 ? 0 : s;
     *b = s + k > n ? n : s + k;
 }
 
-static void avg_plane(float *yp, const float *xp, const pool2d_params *p) {
+/* the outputs ox in [*oa, *ob) whose windows [ox * stride - pad, + k) lie inside [0, n) */
+static void pool_interior(const pool2d_params *p, int *oa, int *ob) {
+    int a = (p->pad_w + p->stride_w - 1) / p->stride_w;       /* first ox with ox*s - pad >= 0 */
+    int b = p->w + p->pad_w - p->kw < 0 ? 0 : (p->w + p->pad_w - p->kw) / p->stride_w + 1;  /* ox*s - pad + k <= w */
+    if (b > p->ow) b = p->ow;
+    if (a > b) a = b;
+    *oa = a;
+    *ob = b;
+}
+
+#define POOL_ROW_MAX 4096  /* interior rows wider than this take the scalar path */
+
+static float avg_window(const float *xp, const pool2d_params *p, int y0, int y1, int ox) {
+    int x0, x1;
+    pool_span(ox, p->stride_w, p->pad_w, p->kw, p->w, &x0, &x1);
+    float s = 0;
+    for (int iy = y0; iy < y1; iy++) {
+        const float *r = xp + (int64_t)iy * p->w;
+        for (int ix = x0; ix < x1; ix++) s += r[ix];
+    }
+    return s / (p->count_include_pad ? (float)(p->kh * p->kw) : (float)((y1 - y0) * (x1 - x0)));
+}
+
+static void avg_plane(float *restrict yp, const float *restrict xp, const pool2d_params *p) {
+    int oa, ob, sw = p->stride_w, kw = p->kw;
+    pool_interior(p, &oa, &ob);
+    if (ob - oa > POOL_ROW_MAX) oa = ob = 0;
+    float acc[POOL_ROW_MAX];
     for (int oy = 0; oy < p->oh; oy++) {
         int y0, y1;
         pool_span(oy, p->stride_h, p->pad_h, p->kh, p->h, &y0, &y1);
-        for (int ox = 0; ox < p->ow; ox++) {
-            int x0, x1;
-            pool_span(ox, p->stride_w, p->pad_w, p->kw, p->w, &x0, &x1);
-            float s = 0;
+        float *yr = yp + (int64_t)oy * p->ow;
+        for (int ox = 0; ox < oa; ox++) yr[ox] = avg_window(xp, p, y0, y1, ox);
+        if (ob > oa) {
+            int n = ob - oa;
+            const float *base = xp + (int64_t)oa * sw - p->pad_w;
+            for (int i = 0; i < n; i++) acc[i] = 0;
             for (int iy = y0; iy < y1; iy++) {
-                const float *r = xp + (int64_t)iy * p->w;
-                for (int ix = x0; ix < x1; ix++) s += r[ix];
+                const float *r = base + (int64_t)iy * p->w;
+                for (int kx = 0; kx < kw; kx++)
+                    for (int i = 0; i < n; i++) acc[i] += r[(int64_t)i * sw + kx];
             }
-            yp[oy * p->ow + ox] = s / (p->count_include_pad ? (float)(p->kh * p->kw) : (float)((y1 - y0) * (x1 - x0)));
+            float div = p->count_include_pad ? (float)(p->kh * kw) : (float)((y1 - y0) * kw);
+            for (int i = 0; i < n; i++) yr[oa + i] = acc[i] / div;
+        }
+        for (int ox = ob > oa ? ob : oa; ox < p->ow; ox++) yr[ox] = avg_window(xp, p, y0, y1, ox);
+    }
+}
+
+/* dxp (H, W) += each window's dy / divisor, in the reference's order (outputs in
+ * row-major order; a window's pixels in row-major order): windows overlap, so a dx
+ * element's sum depends on that order. The interior only saves the window arithmetic and
+ * the divisions. */
+static void avg_plane_backward(float *restrict dxp, const float *restrict dyp, const pool2d_params *p) {
+    int oa, ob, sw = p->stride_w, kw = p->kw;
+    pool_interior(p, &oa, &ob);
+    if (ob - oa > POOL_ROW_MAX) oa = ob = 0;
+    float g[POOL_ROW_MAX];
+    for (int oy = 0; oy < p->oh; oy++) {
+        int y0, y1;
+        pool_span(oy, p->stride_h, p->pad_h, p->kh, p->h, &y0, &y1);
+        const float *dr = dyp + (int64_t)oy * p->ow;
+        for (int ox = 0; ox < p->ow; ox++) {
+            if (ox == oa && ob > oa) {   /* the interior, in one go */
+                int n = ob - oa;
+                float div = p->count_include_pad ? (float)(p->kh * kw) : (float)((y1 - y0) * kw);
+                for (int i = 0; i < n; i++) g[i] = dr[oa + i] / div;
+                float *base = dxp + (int64_t)oa * sw - p->pad_w;
+                for (int iy = y0; iy < y1; iy++) {
+                    float *r = base + (int64_t)iy * p->w;
+                    for (int i = 0; i < n; i++) {
+                        float gi = g[i], *q = r + (int64_t)i * sw;
+                        for (int kx = 0; kx < kw; kx++) q[kx] += gi;
+                    }
+                }
+                ox = ob - 1;
+                continue;
+            }
+            int x0, x1;
+            pool_span(ox, sw, p->pad_w, kw, p->w, &x0, &x1);
+            float gg = dr[ox] / (p->count_include_pad ? (float)(p->kh * kw) : (float)((y1 - y0) * (x1 - x0)));
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) dxp[(int64_t)iy * p->w + ix] += gg;
         }
     }
 }
@@ -68,28 +142,77 @@ static inline int max_index(const float *xp, int w, int y0, int y1, int x0, int 
     return best;
 }
 
-static void max_plane(float *yp, const float *xp, const pool2d_params *p) {
-    for (int oy = 0; oy < p->oh; oy++) {
-        int y0, y1;
-        pool_span(oy, p->stride_h, p->pad_h, p->kh, p->h, &y0, &y1);
-        for (int ox = 0; ox < p->ow; ox++) {
-            int x0, x1;
-            pool_span(ox, p->stride_w, p->pad_w, p->kw, p->w, &x0, &x1);
-            int i = max_index(xp, p->w, y0, y1, x0, x1);
-            yp[oy * p->ow + ox] = i < 0 ? -INFINITY : xp[i];
+/* The interior of one output row of max pooling: each lane's maximum and its index, with
+ * max_index's rule (the first maximum in row-major order; a NaN wins, the last one). */
+static void max_row_interior(float *restrict m, int *restrict at, const float *xp, const pool2d_params *p, int y0,
+                             int y1, int oa, int n) {
+    int sw = p->stride_w, kw = p->kw, w = p->w;
+    for (int iy = y0; iy < y1; iy++) {
+        const float *r = xp + (int64_t)iy * w + (int64_t)oa * sw - p->pad_w;
+        int rowidx = iy * w + oa * sw - p->pad_w;
+        for (int kx = 0; kx < kw; kx++) {
+            if (iy == y0 && kx == 0) {
+                for (int i = 0; i < n; i++) { m[i] = r[(int64_t)i * sw]; at[i] = rowidx + i * sw; }
+                continue;
+            }
+            for (int i = 0; i < n; i++) {
+                float v = r[(int64_t)i * sw + kx];
+                int take = v > m[i] || v != v;
+                m[i] = take ? v : m[i];
+                at[i] = take ? rowidx + i * sw + kx : at[i];
+            }
         }
     }
 }
 
-static void max_plane_backward(float *dxp, const float *dyp, const float *xp, const pool2d_params *p) {
+static void max_plane(float *restrict yp, const float *restrict xp, const pool2d_params *p) {
+    int oa, ob;
+    pool_interior(p, &oa, &ob);
+    if (ob - oa > POOL_ROW_MAX) oa = ob = 0;
+    int at[POOL_ROW_MAX];
     for (int oy = 0; oy < p->oh; oy++) {
         int y0, y1;
         pool_span(oy, p->stride_h, p->pad_h, p->kh, p->h, &y0, &y1);
+        float *yr = yp + (int64_t)oy * p->ow;
         for (int ox = 0; ox < p->ow; ox++) {
+            if (ox == oa && ob > oa && y1 > y0) {
+                max_row_interior(yr + oa, at, xp, p, y0, y1, oa, ob - oa);
+                ox = ob - 1;
+                continue;
+            }
             int x0, x1;
             pool_span(ox, p->stride_w, p->pad_w, p->kw, p->w, &x0, &x1);
             int i = max_index(xp, p->w, y0, y1, x0, x1);
-            if (i >= 0) dxp[i] += dyp[oy * p->ow + ox];
+            yr[ox] = i < 0 ? -INFINITY : xp[i];
+        }
+    }
+}
+
+/* dx += dy at each window's first maximum, the outputs in row-major order (the
+ * reference's order of the sums) */
+static void max_plane_backward(float *restrict dxp, const float *restrict dyp, const float *restrict xp,
+                               const pool2d_params *p) {
+    int oa, ob;
+    pool_interior(p, &oa, &ob);
+    if (ob - oa > POOL_ROW_MAX) oa = ob = 0;
+    float m[POOL_ROW_MAX];
+    int at[POOL_ROW_MAX];
+    for (int oy = 0; oy < p->oh; oy++) {
+        int y0, y1;
+        pool_span(oy, p->stride_h, p->pad_h, p->kh, p->h, &y0, &y1);
+        const float *dr = dyp + (int64_t)oy * p->ow;
+        for (int ox = 0; ox < p->ow; ox++) {
+            if (ox == oa && ob > oa && y1 > y0) {
+                int n = ob - oa;
+                max_row_interior(m, at, xp, p, y0, y1, oa, n);
+                for (int i = 0; i < n; i++) dxp[at[i]] += dr[oa + i];
+                ox = ob - 1;
+                continue;
+            }
+            int x0, x1;
+            pool_span(ox, p->stride_w, p->pad_w, p->kw, p->w, &x0, &x1);
+            int i = max_index(xp, p->w, y0, y1, x0, x1);
+            if (i >= 0) dxp[i] += dr[ox];
         }
     }
 }
@@ -104,7 +227,7 @@ void cpu_avg_pool2d_backward(float *dx, const float *dy, const pool2d_params *p)
     // dx (N, C, H, W) += each window's dy / divisor
     if (!dx) return;
     int64_t hw = (int64_t)p->h * p->w, ohw = (int64_t)p->oh * p->ow;
-    FOR_EACH_PLANE(p) ref_avg_pool2d_plane_backward(dx + nc * hw, dy + nc * ohw, p);
+    FOR_EACH_PLANE(p) avg_plane_backward(dx + nc * hw, dy + nc * ohw, p);
 }
 
 void cpu_max_pool2d_forward(float *y, const float *x, const pool2d_params *p) {
