@@ -255,12 +255,13 @@ static void test_outputs_stay_in_bounds(void) {
         {ATTACK_METHOD_PGD, ATTACK_NORM_LINF, 0.3f, 1}, {ATTACK_METHOD_PGD, ATTACK_NORM_L2, 3.0f, 2},
         {ATTACK_METHOD_CW, ATTACK_NORM_L2, 0.3f, -1}, {ATTACK_METHOD_CW, ATTACK_NORM_LINF, 0.05f, 0},
         {ATTACK_METHOD_NOISE, ATTACK_NORM_LINF, 16.0f / 255, -1}, {ATTACK_METHOD_NOISE, ATTACK_NORM_L2, 1.0f, -1},
-        {ATTACK_METHOD_PGD, ATTACK_NORM_LINF, 0, -1},
+        {ATTACK_METHOD_PGD, ATTACK_NORM_LINF, 0, -1}, {ATTACK_METHOD_PGD, ATTACK_NORM_LINF, 16.0f / 255, -2},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         attack_opts o = attack_defaults();
         o.method = cases[c].method; o.norm = cases[c].norm; o.eps = cases[c].eps;
-        o.target = cases[c].target; o.restarts = 2; o.steps = o.method == ATTACK_METHOD_CW ? 30 : 10;
+        o.target = cases[c].target < -1 ? -1 : cases[c].target; o.early_stop = cases[c].target < -1;
+        o.restarts = 2; o.steps = o.method == ATTACK_METHOD_CW ? 30 : 10;
         o.cw_search = 2;
         memset(adv, 0xff, sizeof adv);  /* NaNs: a pixel left unwritten fails the check */
         CHECK_MSG(attack_run(&m, x, y, N, &o, adv) == STATUS_OK, "case %zu: %s", c, error_message());
@@ -351,6 +352,8 @@ static float attacked_accuracy(const attack_model *m, const float *x, const int 
     float *adv = malloc(sizeof(float) * (size_t)n * TD);
     attack_opts o = attack_defaults();
     o.method = method; o.eps = eps; o.steps = steps; o.restarts = restarts;
+    o.early_stop = restarts < 0;
+    if (restarts < 0) o.restarts = -restarts;   /* negative: with early stop */
     float acc = -1;
     if (attack_run(m, x, y, n, &o, adv) == STATUS_OK && attack_in_ball(x, adv, n, TD, o.norm, eps, 1e-6f))
         acc = accuracy(m, adv, y, n);
@@ -429,9 +432,16 @@ static void test_synthetic_robustness(void) {
     float rclean = accuracy(&mr, xte, yte, NTEST);
     float rpgd = attacked_accuracy(&mr, xte, yte, NTEST, ATTACK_METHOD_PGD, eps, 10, 1);
     float rpgd50 = attacked_accuracy(&mr, xte, yte, NTEST, ATTACK_METHOD_PGD, eps, 50, 3);
+    float rpgd50e = attacked_accuracy(&mr, xte, yte, NTEST, ATTACK_METHOD_PGD, eps, 50, -3);
+    float rfgsm = attacked_accuracy(&mr, xte, yte, NTEST, ATTACK_METHOD_FGSM, eps, 1, 1);
     printf("# plain: clean %.3f noise %.3f fgsm %.3f pgd10 %.3f pgd50 %.3f pgd10x3 %.3f\n",
            clean, noise, fgsm, pgd10, pgd50, pgd10r);
-    printf("# adversarially trained: clean %.3f pgd10 %.3f pgd50x3 %.3f\n", rclean, rpgd, rpgd50);
+    printf("# adversarially trained: clean %.3f fgsm %.3f pgd10 %.3f pgd50x3 %.3f (early stop %.3f)\n", rclean, rfgsm,
+           rpgd, rpgd50, rpgd50e);
+    /* early stop keeps a fooling iterate: never a higher accuracy */
+    CHECK_MSG(rpgd50e <= rpgd50 + 0.01f && rpgd50e >= 0, "early stop %.3f, full %.3f", rpgd50e, rpgd50);
+    CHECK_MSG(rpgd <= rfgsm + 0.01f && rpgd50 <= rpgd + 0.01f, "robust model orderings: fgsm %.3f pgd10 %.3f pgd50x3 %.3f",
+              rfgsm, rpgd, rpgd50);
     CHECK_MSG(clean >= 0.97f, "plain clean accuracy %.3f", clean);
     CHECK_MSG(noise >= 0.95f, "random noise of eps %g: accuracy %.3f (should barely hurt)", eps, noise);
     CHECK_MSG(pgd10 <= 0.05f, "PGD at eps %g leaves accuracy %.3f (want near 0)", eps, pgd10);

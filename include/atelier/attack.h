@@ -96,6 +96,9 @@ typedef struct attack_opts {
     int cw_search;         /* 5: binary search steps over c */
     float cw_c;            /* 1: the first c */
     float cw_kappa;        /* 0: confidence margin */
+    bool early_stop;       /* false: PGD stops attacking an image once it is misclassified
+                            * (untargeted) or classified as the target: the same accuracy,
+                            * fewer gradients (robustness evaluation) */
 } attack_opts;
 
 attack_opts attack_defaults(void);

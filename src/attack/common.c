@@ -8,7 +8,7 @@ attack_opts attack_defaults(void) {
     return (attack_opts){
         .method = ATTACK_METHOD_PGD, .norm = ATTACK_NORM_LINF, .eps = 8.0f / 255.0f,
         .steps = 10, .step_size = 0, .restarts = 1, .random_start = true, .target = -1,
-        .seed = 1, .cw_search = 5, .cw_c = 1.0f, .cw_kappa = 0,
+        .seed = 1, .cw_search = 5, .cw_c = 1.0f, .cw_kappa = 0, .early_stop = false,
     };
 }
 

@@ -56,6 +56,45 @@ static bool stronger(float sign, int want, float lc, int pc, float lb, int pb) {
     return sign * lc > sign * lb;
 }
 
+static bool fooled(float sign, int want, int pred) { return sign > 0 ? pred != want : pred == want; }
+
+static int argmax(const float *z, int k) {
+    int b = 0;
+    for (int j = 1; j < k; j++) b = z[j] > z[b] ? j : b;
+    return b;
+}
+
+/* One PGD run from cur (N, D) over the images with active[i]: `steps` steps, each on the
+ * active images gathered into gx (their gradient into g). With early_stop an image whose
+ * current iterate already fools the model leaves the active set and keeps that iterate. */
+static status pgd_run(const attack_model *m, const float *x, const int *use, int n, int64_t d,
+                      const attack_opts *o, float sign, float a, bool *active, float *cur,
+                      float *gx, float *g, float *z, int *ua, int *idx) {
+    for (int t = 0; t < o->steps; t++) {
+        int na = 0;
+        for (int i = 0; i < n; i++)
+            if (active[i]) {
+                idx[na] = i;
+                ua[na] = use[i];
+                memcpy(gx + na * d, cur + i * d, sizeof(float) * (size_t)d);
+                na++;
+            }
+        if (na == 0) break;
+        status s = m->forward(m->self, gx, na, z, ua, ATTACK_LOSS_CE, g);
+        if (s) return s;
+        for (int q = 0; q < na; q++) {
+            int i = idx[q];
+            if (o->early_stop && fooled(sign, use[i], argmax(z + (int64_t)q * m->classes, m->classes))) {
+                active[i] = false;
+                continue;
+            }
+            attack_step(cur + i * d, g + q * d, 1, d, o->norm, sign, a);
+            attack_project(x + i * d, cur + i * d, 1, d, o->norm, o->eps);
+        }
+    }
+    return STATUS_OK;
+}
+
 status attack_pgd(const attack_model *m, const float *x, const int *labels, int n,
                   const attack_opts *o, float *x_adv) {
     status s = attack_check(m, n, o);
@@ -63,11 +102,14 @@ status attack_pgd(const attack_model *m, const float *x, const int *labels, int 
     int64_t d = attack_dim(m), nd = n * d;
     float a = o->step_size > 0 ? o->step_size : 2.5f * o->eps / (float)o->steps;
     float *g = malloc(sizeof(float) * (size_t)nd), *cur = malloc(sizeof(float) * (size_t)nd);
+    float *gx = malloc(sizeof(float) * (size_t)nd);
     float *z = malloc(sizeof(float) * (size_t)n * m->classes);
     float *lc = malloc(sizeof(float) * (size_t)n), *lb = malloc(sizeof(float) * (size_t)n);
     int *use = malloc(sizeof(int) * (size_t)n), *pc = malloc(sizeof(int) * (size_t)n),
-        *pb = malloc(sizeof(int) * (size_t)n);
-    if (!g || !cur || !z || !lc || !lb || !use || !pc || !pb) {
+        *pb = malloc(sizeof(int) * (size_t)n), *ua = malloc(sizeof(int) * (size_t)n),
+        *idx = malloc(sizeof(int) * (size_t)n);
+    bool *active = malloc(sizeof(bool) * (size_t)n);
+    if (!g || !cur || !gx || !z || !lc || !lb || !use || !pc || !pb || !ua || !idx || !active) {
         s = error_set(STATUS_NOMEM, "attack: out of memory");
         goto done;
     }
@@ -81,12 +123,10 @@ status attack_pgd(const attack_model *m, const float *x, const int *labels, int 
             memcpy(cur, x, sizeof(float) * (size_t)nd);
         }
         attack_project(x, cur, n, d, o->norm, o->eps);
-        for (int t = 0; t < o->steps; t++) {
-            s = m->forward(m->self, cur, n, z, use, ATTACK_LOSS_CE, g);
-            if (s) goto done;
-            attack_step(cur, g, n, d, o->norm, sign, a);
-            attack_project(x, cur, n, d, o->norm, o->eps);
-        }
+        /* with early_stop, an image fooled by an earlier run is not attacked again */
+        for (int i = 0; i < n; i++) active[i] = !(o->early_stop && run > 0 && fooled(sign, use[i], pb[i]));
+        s = pgd_run(m, x, use, n, d, o, sign, a, active, cur, gx, g, z, ua, idx);
+        if (s) goto done;
         s = attack_score(m, cur, use, n, ATTACK_LOSS_CE, lc, pc);
         if (s) goto done;
         for (int i = 0; i < n; i++) {
@@ -98,7 +138,8 @@ status attack_pgd(const attack_model *m, const float *x, const int *labels, int 
         }
     }
 done:
-    free(g); free(cur); free(z); free(lc); free(lb); free(use); free(pc); free(pb);
+    free(g); free(cur); free(gx); free(z); free(lc); free(lb); free(use); free(pc); free(pb);
+    free(ua); free(idx); free(active);
     return s;
 }
 

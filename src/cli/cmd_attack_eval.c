@@ -1,7 +1,8 @@
 /* cmd_attack_eval.c: `atelier attack MODEL --eval DIR`: accuracy against eps for random
  * noise, FGSM, PGD-10, PGD-10 with restarts and PGD-50 on labelled folders, the sanity
  * checks of Carlini et al. 2019 ("On Evaluating Adversarial Robustness", section 5), and
- * the curves as an SVG. Images are attacked as the model sees them, unrounded. */
+ * the curves as an SVG. Images are attacked as the model sees them, unrounded; PGD stops
+ * on an image once it is misclassified (attack_opts.early_stop: the same accuracy). */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -101,6 +102,7 @@ static bool eval_chunk(attack_cli *c, const float *x, const int *y, int n, float
         attack_opts o = c->o;
         o.method = method[r]; o.eps = eps; o.steps = steps[r]; o.restarts = restarts[r];
         o.step_size = 0;   /* 2.5 eps / steps for each */
+        o.early_stop = true;   /* the same accuracy, fewer gradients */
         o.target = -1;
         if (attack_run(&c->am, x, y, n, &o, adv) != STATUS_OK) return false;
         int d = 3 * c->size * c->size;
@@ -189,6 +191,7 @@ int attack_eval(attack_cli *c) {
         /* the unbounded check: linf eps 1 reaches every image */
         attack_opts o = c->o;
         o.method = ATTACK_METHOD_PGD; o.steps = 50; o.restarts = 1; o.step_size = 0; o.target = -1;
+        o.early_stop = true;
         o.eps = c->o.norm == ATTACK_NORM_LINF ? 1.0f : sqrtf((float)d);
         if (attack_run(&c->am, x, y, n, &o, adv) != STATUS_OK) { ok = false; break; }
         unb_right += correct(c, adv, y, n, &ok);
@@ -198,7 +201,7 @@ int attack_eval(attack_cli *c) {
     progress_finish(&p, NULL);
     if (!ok) { fprintf(stderr, "atelier attack: --eval: %s\n", error_message()); goto done; }
     double acc[NROWS][ATTACK_MAX_EPS], clean = (double)clean_right / s.n;
-    printf("%d images, %s, PGD step 2.5 eps / steps, random start, %d restarts in PGD-10xR\n\n",
+    printf("%d images, %s, PGD step 2.5 eps / steps, random start, early stop, %d restarts in PGD-10xR\n\n",
            s.n, attack_norm_name(c->o.norm), c->o.restarts);
     printf("%-10s %8s %8s %8s %10s %8s\n", "eps", "noise", "FGSM", "PGD-10", "PGD-10xR", "PGD-50");
     for (int e = 0; e < c->neps; e++) {
