@@ -18,9 +18,9 @@
  * A model file is safetensors: the head's (or the CNN's) parameters ("fc1.weight", ...;
  * with fine_tune also the feature network's under "net." + its names) and metadata
  * format "atelier-classifier", version "1", kind ("head" or "cnn"), classes (the names,
- * comma-separated), size, hidden, width, net, layer, net_sha256 (given by the caller: the
- * installed network's hash, so that a model is not run on another network unknowingly),
- * fine_tune.
+ * comma-separated), size, detail, hidden, width, net, layer, net_sha256 (given by the
+ * caller: the installed network's hash, so that a model is not run on another network
+ * unknowingly), fine_tune.
  *
  * Training (classify_trainer): per class a dataset (dataset.h, images S x S); a held-out
  * part of each class (a `val` fraction, chosen by a permutation from the seed) is never
@@ -88,6 +88,8 @@ typedef struct classify_config {
     char net[256];      /* head: a featnet spec [mobilenet_v2] */
     char layer[64];     /* head: the network's layer [out_relu; inception_v3: mixed10] */
     char net_sha256[65];/* head: the caller's hash of the network ("" unknown) */
+    int detail;         /* 0, or images are shrunk to detail px and enlarged back to size
+                           before the model sees them (classify_load_image) [0] */
     bool fine_tune;     /* head: train the network too [false] */
     uint64_t seed;      /* initial weights [1] */
 } classify_config;
@@ -124,6 +126,14 @@ status classify_probs(classifier *m, const float *x, int n, int h, int w, float 
  * arena: release it with attack_net_free. The model's parameters are frozen while attacked
  * only if they were: their gradients may change, zero them before training on. */
 status classify_attack_model(classifier *m, attack_model *am, attack_net *an, int height, int width);
+
+/* One image file as the model sees it: x (3, size, size) in [0, 1]: the short side resized
+ * to size and centre-cropped, rounded to 8 bits (as dataset_load_dir loads training images),
+ * then the detail step if the model has one. */
+status classify_load_image(const classifier *m, const char *path, float *x);
+/* The detail step on n images (n, 3, size, size), in place: each shrunk to detail px (area
+ * averaging) and enlarged back (Lanczos-3), rounded to 8 bits. detail 0: nothing. */
+status classify_apply_detail(int detail, uint8_t *pixels, int n, int size);
 
 /* ---- training (classify_train.c) ---- */
 typedef struct classify_train_config {

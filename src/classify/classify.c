@@ -7,6 +7,7 @@
 #include <string.h>
 #include "atelier/classify.h"
 #include "atelier/featnet.h"
+#include "atelier/image.h"
 #include "atelier/init.h"
 #include "atelier/ops.h"
 #include "atelier/safetensors.h"
@@ -38,6 +39,8 @@ static status check_config(const classify_config *c) {
             if (!strcmp(c->classes[j], c->classes[k])) return error_set(STATUS_ARG, "classifier: two classes are named '%s'", c->classes[k]);
     }
     if (c->size < 8 || c->size > 1024) return error_set(STATUS_ARG, "classifier: input size %d (want 8 .. 1024)", c->size);
+    if (c->detail != 0 && (c->detail < 4 || c->detail > c->size))
+        return error_set(STATUS_ARG, "classifier: detail %d (want 0, or 4 .. the size %d)", c->detail, c->size);
     if (c->hidden < 0 || c->hidden > 4096) return error_set(STATUS_ARG, "classifier: hidden %d (want 0 .. 4096)", c->hidden);
     if (c->kind == CLASSIFY_CNN && (c->width < 1 || c->width > 256)) return error_set(STATUS_ARG, "classifier: width %d (want 1 .. 256)", c->width);
     return STATUS_OK;
@@ -248,6 +251,40 @@ status classify_probs(classifier *m, const float *x, int n, int h, int w, float 
     return st;
 }
 
+/* ---- inputs ---- */
+
+status classify_apply_detail(int detail, uint8_t *px, int n, int size) {
+    if (!detail) return STATUS_OK;
+    if (detail < 1 || size < 1) return error_set(STATUS_ARG, "classifier: detail %d of size %d", detail, size);
+    image *im = image_new(size, size, 3);
+    if (!im) return error_status();
+    int64_t per = (int64_t)3 * size * size;
+    status st = STATUS_OK;
+    for (int i = 0; st == STATUS_OK && i < n; i++) {
+        uint8_t *p = px + i * per;
+        for (int64_t q = 0; q < per; q++) im->data[q] = p[q] * (1.0f / 255);
+        image *small = image_resize(im, detail, detail), *back = small ? image_resize(small, size, size) : NULL;
+        if (!back) st = error_status();
+        for (int64_t q = 0; back && q < per; q++) p[q] = (uint8_t)lrintf(fminf(fmaxf(back->data[q], 0.0f), 1.0f) * 255.0f);
+        image_free(small);
+        image_free(back);
+    }
+    image_free(im);
+    return st;
+}
+
+status classify_load_image(const classifier *m, const char *path, float *x) {
+    int S = m->c.size;
+    int64_t per = (int64_t)3 * S * S;
+    uint8_t *px = malloc((size_t)per);
+    if (!px) return error_set(STATUS_NOMEM, "classifier: out of memory");
+    status st = dataset_load_image(path, S, px);
+    if (st == STATUS_OK) st = classify_apply_detail(m->c.detail, px, 1, S);
+    for (int64_t q = 0; st == STATUS_OK && q < per; q++) x[q] = px[q] * (1.0f / 255);
+    free(px);
+    return st;
+}
+
 /* ---- the attack adapter ---- */
 
 static tensor *attack_logits(void *net, arena *a, tensor *x) { return classify_forward(net, a, x); }
@@ -273,12 +310,13 @@ int classify_meta(const classifier *m, classify_meta_buf *mb) {
     join_classes(c, mb->classes, sizeof mb->classes);
     snprintf(mb->nclasses, sizeof mb->nclasses, "%d", c->nclasses);
     snprintf(mb->size, sizeof mb->size, "%d", c->size);
+    snprintf(mb->detail, sizeof mb->detail, "%d", c->detail);
     snprintf(mb->hidden, sizeof mb->hidden, "%d", c->hidden);
     snprintf(mb->width, sizeof mb->width, "%d", c->width);
     snprintf(mb->seed, sizeof mb->seed, "%llu", (unsigned long long)c->seed);
     const char *kv[] = {"format", CLASSIFY_FORMAT, "version", CLASSIFY_VERSION,
                         "kind", c->kind == CLASSIFY_HEAD ? "head" : "cnn", "classes", mb->classes,
-                        "nclasses", mb->nclasses, "size", mb->size, "hidden", mb->hidden, "width", mb->width,
+                        "nclasses", mb->nclasses, "size", mb->size, "detail", mb->detail, "hidden", mb->hidden, "width", mb->width,
                         "net", c->net, "layer", c->layer, "net_sha256", c->net_sha256,
                         "fine_tune", c->fine_tune ? "1" : "0", "seed", mb->seed};
     int n = (int)(sizeof kv / sizeof kv[0]);
@@ -326,6 +364,7 @@ status classify_config_from_file(const safetensors *f, const char *path, classif
     int ft = 0;
     bool ok = kind && (!strcmp(kind, "head") || !strcmp(kind, "cnn")) && seed &&
               meta_int(f, "nclasses", 2, CLASSIFY_MAX_CLASSES, &c->nclasses) && meta_int(f, "size", 8, 1024, &c->size) &&
+              meta_int(f, "detail", 0, 1024, &c->detail) &&
               meta_int(f, "hidden", 0, 4096, &c->hidden) && meta_int(f, "width", 1, 256, &c->width) &&
               meta_str(f, "net", c->net, sizeof c->net) && meta_str(f, "layer", c->layer, sizeof c->layer) &&
               meta_str(f, "net_sha256", c->net_sha256, sizeof c->net_sha256) && meta_int(f, "fine_tune", 0, 1, &ft) &&

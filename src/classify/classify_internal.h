@@ -22,7 +22,7 @@ struct classifier {
 typedef struct classify_meta_buf {
     const char *kv[2 * 16];
     char classes[CLASSIFY_MAX_CLASSES * CLASSIFY_NAME_MAX];
-    char nclasses[16], size[16], hidden[16], width[16], seed[32];
+    char nclasses[16], size[16], detail[16], hidden[16], width[16], seed[32];
 } classify_meta_buf;
 int classify_meta(const classifier *m, classify_meta_buf *mb);
 /* A model's config from its file's metadata (a model file or a training checkpoint). */

@@ -61,6 +61,9 @@ static void train_usage(FILE *f) {
         "  --width N                cnn: channels of the first conv [16]\n"
         "  --size N                 input side [the network's: 224 mobilenet_v2, 299 inception_v3,\n"
         "                           224 vgg19; cnn 32]\n"
+        "  --detail N               shrink every image to N px and enlarge it back to --size, the\n"
+        "                           same way for every class (and when predicting): no class can win\n"
+        "                           on resolution, blur or JPEG blocks [0: off]\n"
         "  --epochs N               (with --resume: the new total) [10]\n"
         "  --batch N                [32]\n"
         "  --lr F                   Adam's learning rate [0.001]\n"
@@ -132,6 +135,7 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
     } else if (!strcmp(opt, "--hidden")) return arg_int(CMD, opt, v, 0, 4096, &m->hidden);
     else if (!strcmp(opt, "--width")) return arg_int(CMD, opt, v, 1, 256, &m->width);
     else if (!strcmp(opt, "--size")) { t->set_size = true; return arg_int(CMD, opt, v, 8, 1024, &m->size); }
+    else if (!strcmp(opt, "--detail")) return arg_int(CMD, opt, v, 0, 1024, &m->detail);
     else if (!strcmp(opt, "--epochs")) return arg_int(CMD, opt, v, 1, 1000000, &t->epochs);
     else if (!strcmp(opt, "--batch")) return arg_int(CMD, opt, v, 1, 1024, &c->batch);
     else if (!strcmp(opt, "--lr")) return arg_float(CMD, opt, v, 1e-7, 0.5, &c->lr);
@@ -258,7 +262,9 @@ static bool setup(train_cli *t) {
             return false;
         }
         if (!t->nclasses) { fprintf(stderr, "atelier %s: --resume: give the run's --class NAME=DIR again (%s)\n", CMD, cs ? cs : "?"); safetensors_close(f); return false; }
+        const char *dt = safetensors_metadata(f, "detail");
         t->mc.size = sz ? atoi(sz) : 0;
+        t->mc.detail = dt ? atoi(dt) : 0;
         safetensors_close(f);
     } else {
         FILE *probe = fopen(ck, "rb");
@@ -285,6 +291,9 @@ static bool setup(train_cli *t) {
         classifier *m = classify_new(&t->mc, t->models_dir);
         if (!m || !(t->t = classify_trainer_new(m, &t->tc, (const dataset *const *)t->data))) return fail(NULL);
     }
+    /* the model's own detail step (validated with the model) */
+    for (int k = 0; k < t->nclasses; k++)
+        if (classify_apply_detail(t->mc.detail, t->data[k]->pixels, t->data[k]->n, t->mc.size) != STATUS_OK) return fail("--detail");
     if (mkdir(t->run_dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "atelier %s: cannot create run folder %s: %s\n", CMD, t->run_dir, strerror(errno));
         return false;
@@ -483,14 +492,12 @@ static int cmd_predict(int argc, char **argv) {
     if (!check_net(m, model, models_dir)) { classify_free(m); return 1; }
     const classify_config *c = classify_get_config(m);
     int S = c->size, K = c->nclasses;
-    uint8_t *px = malloc((size_t)3 * S * S);
     float *x = malloc(sizeof(float) * 3 * (size_t)S * S), *p = malloc(sizeof(float) * (size_t)K * n);
-    int rc = px && x && p ? 0 : 1;
+    int rc = x && p ? 0 : 1;
     if (rc) fprintf(stderr, "atelier classify: out of memory\n");
     /* every image first, so that a bad one leaves no output */
     for (int i = 0; !rc && i < n; i++) {
-        if (dataset_load_image(imgs[i], S, px) != STATUS_OK) { fprintf(stderr, "atelier classify: %s\n", error_message()); rc = 1; break; }
-        for (int64_t q = 0; q < (int64_t)3 * S * S; q++) x[q] = px[q] * (1.0f / 255);
+        if (classify_load_image(m, imgs[i], x) != STATUS_OK) { fprintf(stderr, "atelier classify: %s\n", error_message()); rc = 1; break; }
         if (classify_probs(m, x, 1, S, S, p + (int64_t)i * K) != STATUS_OK) { fprintf(stderr, "atelier classify: %s: %s\n", imgs[i], error_message()); rc = 1; }
     }
     for (int i = 0; !rc && i < n; i++) {
@@ -511,7 +518,7 @@ static int cmd_predict(int argc, char **argv) {
             printf("\n");
         }
     }
-    free(px); free(x); free(p);
+    free(x); free(p);
     classify_free(m);
     return rc;
 }
