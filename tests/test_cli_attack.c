@@ -88,7 +88,7 @@ static float file_linf(const char *a, const char *b, image **adv_out) {
 static void test_one_image(void) {
     if (!ready) { test_skip("no model"); return; }
     char out[8192], err[8192];
-    const char *runs[] = {"--method fgsm --eps 8/255", "--method pgd --eps 16/255 --steps 10 --restarts 2",
+    const char *runs[] = {"--method fgsm --eps 8/255 --save-input in0.png --save-diff diff0.png", "--method pgd --eps 16/255 --steps 10 --restarts 2",
                           "--method pgd --eps 0.05", "--method pgd --norm l2 --eps 1", "--method cw --eps 0 --steps 30 --cw-search 2",
                           "--method pgd --eps 16/255 --target vertical"};
     float lim[] = {8.0f / 255, 16.0f / 255, 0.05f, 1, 1, 16.0f / 255};
@@ -104,7 +104,8 @@ static void test_one_image(void) {
         /* 8-bit files on both sides: the linf ball holds exactly */
         CHECK_MSG(d >= 0 && d <= lim[i] + 1e-6f, "%s: max |delta| %g, eps %g", runs[i], (double)d, (double)lim[i]);
         CHECK(adv && image_text_get(adv, "attack.method") && image_text_get(adv, "attack.eps") &&
-              image_text_get(adv, "attack.norm") && image_text_get(adv, "attack.true") && image_text_get(adv, "attack.prediction"));
+              image_text_get(adv, "attack.norm") && image_text_get(adv, "attack.true") && image_text_get(adv, "attack.clean") &&
+              image_text_get(adv, "attack.prediction"));
         if (adv && i == 0) {
             CHECK(strcmp(image_text_get(adv, "attack.method"), "fgsm") == 0);
             CHECK(fabs(atof(image_text_get(adv, "attack.eps")) - 8.0 / 255) < 1e-6);
@@ -120,6 +121,8 @@ static void test_one_image(void) {
         if (adv && i == 5) CHECK(strncmp(image_text_get(adv, "attack.prediction"), "vertical", 8) == 0);
         image_free(adv);
     }
+    CHECK(file_linf("horizontal/03.png", "in0.png", NULL) == 0);   /* the model's view of a 16 px image */
+    CHECK(exists("diff0.png"));
     /* the strong attacks flip this plain model */
     image *adv = image_read(test_tmp_path("adv1.png"), NULL);
     CHECK(adv && strncmp(image_text_get(adv, "attack.prediction"), "vertical", 8) == 0);

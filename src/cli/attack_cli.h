@@ -9,7 +9,7 @@
 
 typedef struct attack_cli {
     const char *model, *image, *out, *batch_dir, *eval_dir, *models_dir, *label;
-    const char *target_name;
+    const char *target_name, *save_input, *save_diff;
     attack_opts o;
     float eps[ATTACK_MAX_EPS];
     int neps, max_images;

@@ -21,8 +21,8 @@ static void usage(FILE *f) {
         "Adversarial examples against a classifier made by `atelier classify train`. The image is\n"
         "loaded as the classifier loads it (resized, centre-cropped to the model's size), attacked,\n"
         "rounded to 8 bits inside the eps ball and written at the model's size (PNG) with its\n"
-        "method, eps, norm, the true and the new prediction as text metadata. The true class is\n"
-        "--label, else the model's own prediction on the clean image.\n"
+        "method, eps, norm, the true class and the prediction before and after as text metadata\n"
+        "(attack.*). The true class is --label, else the model's own prediction on the clean image.\n"
         "--batch: one universal perturbation for every image of DIR (each pushed away from its\n"
         "clean prediction); writes OUTDIR/NAME.png for each and OUTDIR/perturbation.png (0.5 +\n"
         "delta / (2 eps)).\n"
@@ -47,6 +47,8 @@ static void usage(FILE *f) {
         "  --label CLASS            the image's true class [the clean prediction]\n"
         "  --cw-search N            C&W binary search steps over c [5]\n"
         "  --seed S                 random starts and noise [1]\n"
+        "  --save-input PATH        one image: also the clean image as the model sees it [none]\n"
+        "  --save-diff PATH         one image: also the difference, 0.5 + 0.5 delta / max|delta| [none]\n"
         "  --max-images N           --batch, --eval: at most N images per folder, 0 all [0]\n"
         "  --models-dir DIR         where to look for the feature network first\n"
         "  -q, --quiet              no progress bar\n"
@@ -140,26 +142,34 @@ static bool predict(attack_cli *c, const float *x, int n, int *cls, float *prob)
     return true;
 }
 
-static status write_image(const attack_cli *c, const char *path, const float *x, int clean, float pclean,
-                          int adv, float padv, float dist) {
+/* x (3, S, S) as an 8-bit PNG with the attack's metadata: attack.true (the label attacked:
+ * --label, else the clean prediction), attack.clean and attack.prediction (class and
+ * probability before and after). label < 0: no metadata (the input, the difference). */
+static status write_image(const attack_cli *c, const char *path, const float *x, int label, int clean,
+                          float pclean, int adv, float padv, float dist) {
     const classify_config *mc = classify_get_config(c->m);
     image *im = image_new(c->size, c->size, 3);
     if (!im) return error_status();
     memcpy(im->data, x, sizeof(float) * 3 * (size_t)c->size * c->size);
-    char buf[64], eps[32];
+    char buf[96], eps[32];
+    status s = STATUS_OK;
+    if (label < 0) goto write;
     snprintf(eps, sizeof eps, "%.6g", (double)c->o.eps);
     image_text_set(im, "attack.method", attack_method_name(c->o.method));
     image_text_set(im, "attack.eps", eps);
     image_text_set(im, "attack.norm", attack_norm_name(c->o.norm));
-    snprintf(buf, sizeof buf, "%s %.4f", mc->classes[clean], (double)pclean);
+    snprintf(buf, sizeof buf, "%s%s", mc->classes[label], c->label ? "" : " (the clean prediction)");
     image_text_set(im, "attack.true", buf);
+    snprintf(buf, sizeof buf, "%s %.4f", mc->classes[clean], (double)pclean);
+    image_text_set(im, "attack.clean", buf);
     snprintf(buf, sizeof buf, "%s %.4f", mc->classes[adv], (double)padv);
     image_text_set(im, "attack.prediction", buf);
     if (c->o.target >= 0) image_text_set(im, "attack.target", mc->classes[c->o.target]);
     snprintf(buf, sizeof buf, "%.6g", (double)dist);
     image_text_set(im, c->o.norm == ATTACK_NORM_LINF ? "attack.linf" : "attack.l2", buf);
     image_text_set(im, "attack.model", c->model);
-    status s = image_write(path, im, NULL);
+write:
+    s = image_write(path, im, NULL);
     image_free(im);
     return s;
 }
@@ -184,7 +194,14 @@ static int run_one(attack_cli *c) {
     attack_quantize(x, xa, 1, d, c->o.norm, c->o.method == ATTACK_METHOD_CW && c->o.eps == 0 ? INFINITY : c->o.eps);
     if (!predict(c, xa, 1, &adv, &padv)) { rc = fail(NULL); goto done; }
     float dist = distance(x, xa, d, c->o.norm);
-    if (write_image(c, c->out, xa, clean, pclean, adv, padv, dist) != STATUS_OK) { rc = fail(c->out); goto done; }
+    if (write_image(c, c->out, xa, label, clean, pclean, adv, padv, dist) != STATUS_OK) { rc = fail(c->out); goto done; }
+    if (c->save_input && write_image(c, c->save_input, x, -1, 0, 0, 0, 0, 0) != STATUS_OK) { rc = fail(c->save_input); goto done; }
+    if (c->save_diff) {   /* 0.5 + 0.5 delta / max|delta|: the difference at full scale */
+        float m = 0;
+        for (int j = 0; j < d; j++) m = fmaxf(m, fabsf(xa[j] - x[j]));
+        for (int j = 0; j < d; j++) xa[j] = m > 0 ? 0.5f + 0.5f * (xa[j] - x[j]) / m : 0.5f;
+        if (write_image(c, c->save_diff, xa, -1, 0, 0, 0, 0, 0) != STATUS_OK) { rc = fail(c->save_diff); goto done; }
+    }
     const classify_config *mc = classify_get_config(c->m);
     printf("%s: %s %.4f -> %s %.4f (%s %s, %s distance %.4g = %.2f/255)\n", c->out, mc->classes[clean],
            (double)pclean, mc->classes[adv], (double)padv, attack_method_name(c->o.method),
@@ -231,7 +248,7 @@ static int run_batch(attack_cli *c) {
         if (dot) *dot = 0;
         snprintf(path, sizeof path, "%s/%s.png", c->out, base);
         float dist = distance(x + (int64_t)i * d, xa + (int64_t)i * d, d, c->o.norm);
-        if (write_image(c, path, xa + (int64_t)i * d, clean[i], pc[i], adv[i], pa[i], dist) != STATUS_OK) {
+        if (write_image(c, path, xa + (int64_t)i * d, clean[i], clean[i], pc[i], adv[i], pa[i], dist) != STATUS_OK) {
             rc = fail(path);
             goto done;
         }
@@ -243,7 +260,7 @@ static int run_batch(attack_cli *c) {
     float scale = c->o.norm == ATTACK_NORM_LINF ? c->o.eps : (float)(4 * sqrt(ss / d));
     for (int j = 0; j < d; j++) delta[j] = scale > 0 ? fminf(fmaxf(0.5f + 0.5f * delta[j] / scale, 0), 1) : 0.5f;
     snprintf(path, sizeof path, "%s/perturbation.png", c->out);
-    if (write_image(c, path, delta, clean[0], pc[0], adv[0], pa[0], 0) != STATUS_OK) { rc = fail(path); goto done; }
+    if (write_image(c, path, delta, -1, 0, 0, 0, 0, 0) != STATUS_OK) { rc = fail(path); goto done; }
     printf("%s: one %s perturbation of eps %.4g (%.2f/255) changes %d of %d predictions (%.1f%%)\n", c->out,
            attack_norm_name(c->o.norm), (double)c->o.eps, (double)c->o.eps * 255, fooled, n, 100.0 * fooled / n);
     rc = 0;
@@ -272,7 +289,7 @@ static int parse(attack_cli *c, int argc, char **argv) {
         if (!strcmp(name, "-o")) name = "--out";
         static const char *const with_value[] = {"--out", "--method", "--eps", "--norm", "--steps", "--step-size",
             "--restarts", "--target", "--label", "--cw-search", "--seed", "--max-images", "--models-dir", "--batch",
-            "--eval", NULL};
+            "--eval", "--save-input", "--save-diff", NULL};
         int known = -1;
         for (int k = 0; with_value[k]; k++) if (!strcmp(name, with_value[k])) known = k;
         if (known < 0) { fprintf(stderr, "atelier attack: unknown option '%s' (atelier attack --help)\n", a); return 2; }
@@ -301,6 +318,8 @@ static int parse(attack_cli *c, int argc, char **argv) {
         else if (!strcmp(name, "--models-dir")) c->models_dir = v;
         else if (!strcmp(name, "--batch")) c->batch_dir = v;
         else if (!strcmp(name, "--eval")) c->eval_dir = v;
+        else if (!strcmp(name, "--save-input")) c->save_input = v;
+        else if (!strcmp(name, "--save-diff")) c->save_diff = v;
         if (!ok) return 2;
     }
     return -1;

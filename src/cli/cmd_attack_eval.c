@@ -119,7 +119,8 @@ static bool eval_chunk(attack_cli *c, const float *x, const int *y, int n, float
 
 static void eps_label(float eps, char *buf, size_t n) {
     float k = eps * 255;
-    if (fabsf(k - roundf(k)) < 1e-3f) snprintf(buf, n, eps == 0 ? "0" : "%.0f/255", (double)k);
+    if (eps == 0) snprintf(buf, n, "0");
+    else if (fabsf(k * 100 - roundf(k * 100)) < 1e-2f) snprintf(buf, n, "%g/255", roundf(k * 100) / 100.0);
     else snprintf(buf, n, "%.4g", (double)eps);
 }
 
