@@ -83,7 +83,7 @@ static void test_help(void) {
     CHECK(run("classify train --help", out, err) == 0);
     const char *opts[] = {"--class", "--out", "--run-dir", "--arch", "--net", "--layer", "--hidden", "--fine-tune", "--width",
                           "--size", "--detail", "--epochs", "--batch", "--lr", "--val", "--seed", "--adversarial", "--eps",
-                          "--steps", "--step-size", "--resume", "--quiet", "[10]", "[32]", "[0.2]"};
+                          "--steps", "--step-size", "--init", "--resume", "--quiet", "[10]", "[32]", "[0.2]"};
     for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) CHECK_MSG(strstr(out, opts[i]), "train --help lacks %s", opts[i]);
     CHECK(run("--help", out, err) == 0 && strstr(out, "classify"));
 }
@@ -177,6 +177,8 @@ static void test_bad_inputs(void) {
         {"classify train" CLASSES " --out r13.safetensors --net nonet --size 16 --quiet", "nonet"},
         {"classify train" CLASSES " --out r14.safetensors --detail 40" CNN, "detail 40"},
         {"classify train" CLASSES CNN, "--out"},
+        {"classify train" CLASSES " --out r16.safetensors --init style.safetensors" CNN, "not an Atelier classifier"},
+        {"classify train" CLASSES " --out r17.safetensors --init a.safetensors" CNN " --width 4", "another shape"},
     };
     for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
         int rc = run(cases[i].args, out, err);

@@ -14,7 +14,7 @@
 # usage: sh tools/make_detector.sh [BUILD_DIR] [EPOCHS]
 set -e
 B=${1:-build}
-EPOCHS=${2:-30}
+EPOCHS=${2:-100}
 A=$B/atelier
 K=../shared/data/train
 R=runs/detector
@@ -34,7 +34,7 @@ if [ ! -f $R/machine/.done ]; then
   touch $R/machine/.done
 fi
 $A classify train --class real_monet=$K/monet --class machine_made=$R/machine --detail 64 \
-  --net mobilenet_v2 --epochs "$EPOCHS" --batch 32 --lr 0.001 --val 0.2 --seed 16 \
+  --net mobilenet_v2 --epochs "$EPOCHS" --batch 32 --lr 0.003 --val 0.2 --seed 16 \
   --out $R/monet-detector.safetensors
 cp $R/monet-detector.safetensors models/monet-detector.safetensors
 echo "make_detector: models/monet-detector.safetensors (held-out results above and in $R/monet-detector.run/log.jsonl)"

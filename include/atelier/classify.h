@@ -108,6 +108,9 @@ classifier *classify_load(const char *path, const char *models_dir);
 status classify_save(const classifier *m, const char *path);
 void classify_free(classifier *m);   /* NULL is fine */
 
+/* Copies src's trained tensors into dst (a warm start: --init): the same kind, classes,
+ * network, layer and shapes, else STATUS_ARG naming the difference. */
+status classify_copy_weights(classifier *dst, const classifier *src);
 const classify_config *classify_get_config(const classifier *m);
 struct featnet *classify_featnet(classifier *m);   /* NULL for a cnn */
 /* Every trainable tensor: the head's or the CNN's, and the network's with fine_tune. */

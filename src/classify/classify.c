@@ -167,6 +167,25 @@ void classify_free(classifier *m) {
     free(m);
 }
 
+status classify_copy_weights(classifier *dst, const classifier *src) {
+    const classify_config *a = &dst->c, *b = &src->c;
+    if (a->kind != b->kind || a->nclasses != b->nclasses || strcmp(a->net, b->net) || strcmp(a->layer, b->layer))
+        return error_set(STATUS_ARG, "classifier: cannot start from a %s model on %s %s with %d classes (this one: %s on %s %s, %d classes)",
+                         b->kind == CLASSIFY_HEAD ? "head" : "cnn", b->net, b->layer, b->nclasses,
+                         a->kind == CLASSIFY_HEAD ? "head" : "cnn", a->net, a->layer, a->nclasses);
+    for (int k = 0; k < a->nclasses; k++)
+        if (strcmp(a->classes[k], b->classes[k]))
+            return error_set(STATUS_ARG, "classifier: class %d is '%s' here and '%s' in the model to start from", k + 1, a->classes[k], b->classes[k]);
+    for (int i = 0; i < src->all.n; i++) {
+        tensor *d = model_params_find(&dst->all, src->all.names[i]), *t = src->all.tensors[i];
+        if (!d || !tensor_same_shape(d, t))
+            return error_set(STATUS_ARG, "classifier: the model to start from has %s of another shape (hidden, width?)", src->all.names[i]);
+    }
+    for (int i = 0; i < src->all.n; i++)
+        memcpy(model_params_find(&dst->all, src->all.names[i])->data, src->all.tensors[i]->data, sizeof(float) * (size_t)src->all.tensors[i]->numel);
+    return STATUS_OK;
+}
+
 const classify_config *classify_get_config(const classifier *m) { return &m->c; }
 struct featnet *classify_featnet(classifier *m) { return m->fn; }
 model_params *classify_params(classifier *m) { return &m->all; }

@@ -23,7 +23,7 @@
 #define MAX_CLASSES CLASSIFY_MAX_CLASSES
 
 typedef struct train_cli {
-    const char *dirs[MAX_CLASSES], *out, *run_dir, *models_dir;
+    const char *dirs[MAX_CLASSES], *out, *run_dir, *models_dir, *init;
     int nclasses, epochs, checkpoint_every, max_images;
     bool resume, quiet, set_size, set_layer;
     classify_config mc;
@@ -76,6 +76,8 @@ static void train_usage(FILE *f) {
         "  --steps N                PGD steps [7]\n"
         "  --step-size A            PGD step [2.5 eps / steps]\n"
         "  --adv-fraction F         [0.5]\n"
+        "  --init MODEL             start from a trained model's weights (the same kind, classes,\n"
+        "                           network and shapes): e.g. harden a detector with --adversarial\n"
         "  --checkpoint-every N     steps, besides each epoch's end [0: epochs only]\n"
         "  --max-images N           the first N images of each class [all]\n"
         "  --models-dir DIR         where to look for the feature networks first\n"
@@ -155,6 +157,7 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
     else if (!strcmp(opt, "--checkpoint-every")) return arg_int(CMD, opt, v, 0, 100000000, &t->checkpoint_every);
     else if (!strcmp(opt, "--max-images")) return arg_int(CMD, opt, v, 1, 100000000, &t->max_images);
     else if (!strcmp(opt, "--models-dir")) t->models_dir = v;
+    else if (!strcmp(opt, "--init")) t->init = v;
     else {
         fprintf(stderr, "atelier %s: unknown option '%s' (atelier classify train --help lists them)\n", CMD, opt);
         return false;
@@ -288,7 +291,13 @@ static bool setup(train_cli *t) {
         if (!(t->t = classify_trainer_load(ck, t->models_dir, (const dataset *const *)t->data, t->nclasses))) return fail("--resume");
     } else {
         if (t->mc.kind == CLASSIFY_HEAD && !net_hash(t->mc.net, t->models_dir, t->mc.net_sha256)) t->mc.net_sha256[0] = 0;
-        classifier *m = classify_new(&t->mc, t->models_dir);
+        classifier *m = classify_new(&t->mc, t->models_dir), *init = NULL;
+        if (m && t->init) {
+            init = classify_load(t->init, t->models_dir);
+            bool ok = init && classify_copy_weights(m, init) == STATUS_OK;
+            classify_free(init);
+            if (!ok) { classify_free(m); return fail("--init"); }
+        }
         if (!m || !(t->t = classify_trainer_new(m, &t->tc, (const dataset *const *)t->data))) return fail(NULL);
     }
     /* the model's own detail step (validated with the model) */
