@@ -109,7 +109,7 @@ status classify_save(const classifier *m, const char *path);
 void classify_free(classifier *m);   /* NULL is fine */
 
 /* Copies src's trained tensors into dst (a warm start: --init): the same kind, classes,
- * network, layer and shapes, else STATUS_ARG naming the difference. */
+ * network, layer, input size, detail and shapes, else STATUS_ARG naming the difference. */
 status classify_copy_weights(classifier *dst, const classifier *src);
 const classify_config *classify_get_config(const classifier *m);
 struct featnet *classify_featnet(classifier *m);   /* NULL for a cnn */

@@ -173,6 +173,9 @@ status classify_copy_weights(classifier *dst, const classifier *src) {
         return error_set(STATUS_ARG, "classifier: cannot start from a %s model on %s %s with %d classes (this one: %s on %s %s, %d classes)",
                          b->kind == CLASSIFY_HEAD ? "head" : "cnn", b->net, b->layer, b->nclasses,
                          a->kind == CLASSIFY_HEAD ? "head" : "cnn", a->net, a->layer, a->nclasses);
+    if (a->size != b->size || a->detail != b->detail)
+        return error_set(STATUS_ARG, "classifier: the model to start from sees %d px images (detail %d), this one %d px (detail %d)",
+                         b->size, b->detail, a->size, a->detail);
     for (int k = 0; k < a->nclasses; k++)
         if (strcmp(a->classes[k], b->classes[k]))
             return error_set(STATUS_ARG, "classifier: class %d is '%s' here and '%s' in the model to start from", k + 1, a->classes[k], b->classes[k]);
