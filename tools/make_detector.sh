@@ -5,9 +5,9 @@
 # on MobileNetV2. Writes runs/detector/ (gitignored) and models/monet-detector.safetensors.
 #
 # No trivial cue: the GAN draws 64 px images, so every image of both classes goes the same
-# way through `classify train --detail 64`: short side to 256 px and centre crop (as all
-# classes are loaded), shrunk to 64 px (area averaging; this also erases the JPEG blocks of
-# the kit's files) and enlarged back to the network's 224 px (Lanczos-3). The stylised
+# way through `classify train --detail 64`: short side to the network's 224 px and centre
+# crop (as all classes are loaded), shrunk to 64 px (area averaging; this also erases the
+# JPEG blocks of the kit's files) and enlarged back to 224 px (Lanczos-3). The stylised
 # photos are written as JPEG (quality 90, as the kit's files are JPEG) at the kit's 256 px,
 # the GAN's samples as PNG at 64 px: the detail step makes the two paths identical.
 #
