@@ -247,6 +247,17 @@ static void test_save_load(void) {
     if (!(m = classify_new(&c, NULL))) { test_skip(error_message()); return; }
     check_round_trip(m, "head.safetensors");
     classify_free(m);
+    /* fine-tuned: the network's own weights travel in the file (not its batch-norm buffers) */
+    c.fine_tune = true;
+    if (!(m = classify_new(&c, NULL))) { test_skip(error_message()); return; }
+    model_params *p = classify_params(m);
+    CHECK(p->n > 4 && !strncmp(p->names[4], "net.", 4));
+    for (int i = 0; i < p->n; i++) CHECK_MSG(!strstr(p->names[i], "moving_"), "%s is trained", p->names[i]);
+    tensor *w = model_params_find(p, "net.conv_a/kernel");
+    CHECK(w != NULL);
+    for (int64_t i = 0; w && i < w->numel; i++) w->data[i] *= 1.5f;   /* as training would change it */
+    check_round_trip(m, "fine.safetensors");
+    classify_free(m);
 }
 
 /* ---- exact resume ---- */

@@ -129,21 +129,23 @@ static status build(classifier *m, const char *models_dir) {
     }
     /* all trainable tensors: own, then the network's (prefixed "net.") */
     model_params *np = c->fine_tune ? net_params(m) : NULL;
-    int n = m->own.n + (np ? np->n : 0);
+    int n = m->own.n + (np ? np->n : 0), k = m->own.n;
     m->all.names = arena_alloc(m->params, sizeof(char *) * (size_t)n);
     m->all.tensors = arena_alloc(m->params, sizeof(tensor *) * (size_t)n);
     if (!m->all.names || !m->all.tensors) return error_status();
     for (int i = 0; i < m->own.n; i++) { m->all.names[i] = m->own.names[i]; m->all.tensors[i] = m->own.tensors[i]; }
     for (int i = 0; np && i < np->n; i++) {
+        /* batch norm's running statistics are buffers, not parameters: they stay the network's */
+        if (strstr(np->names[i], "moving_mean") || strstr(np->names[i], "moving_variance")) continue;
         size_t len = strlen(np->names[i]) + 5;
         char *nm = arena_alloc(m->params, len);
         if (!nm) return error_status();
         snprintf(nm, len, "net.%s", np->names[i]);
-        m->all.names[m->own.n + i] = nm;
-        m->all.tensors[m->own.n + i] = np->tensors[i];
+        m->all.names[k] = nm;
+        m->all.tensors[k++] = np->tensors[i];
         tensor_requires_grad(np->tensors[i]);
     }
-    m->all.n = n;
+    m->all.n = k;
     return STATUS_OK;
 }
 
