@@ -160,7 +160,7 @@ typedef struct classify_trainer classify_trainer;
 classify_train_config classify_train_defaults(void);
 /* A new run on data[k], the images of class k (S x S each, S the model's size or any:
  * batches are resized by the model); the datasets are borrowed and must outlive it. The
- * model is owned by the trainer. */
+ * model is owned by the trainer: freed with it, or at once if this fails (m NULL: NULL). */
 classify_trainer *classify_trainer_new(classifier *m, const classify_train_config *tc,
                                        const dataset *const *data);
 /* A run continued from its checkpoint with the same data: the same bytes as if it had

@@ -47,12 +47,11 @@ static status check_config(const classify_config *c) {
 }
 
 /* PyTorch's default for Linear and Conv2d: weight and bias uniform within 1 / sqrt(fan_in). */
-static tensor *add_param(classifier *m, rng *r, const char *name, int ndim, const int *shape, int fan_in, bool bias_like) {
+static tensor *add_param(classifier *m, rng *r, const char *name, int ndim, const int *shape, int fan_in) {
     tensor *t = tensor_new(m->params, ndim, shape);
     if (!t) return NULL;
     float b = 1.0f / sqrtf((float)fan_in);
     init_uniform(t, r, -b, b);
-    (void)bias_like;
     tensor_requires_grad(t);
     m->own.names[m->own.n] = name;
     m->own.tensors[m->own.n++] = t;
@@ -106,24 +105,24 @@ static status build(classifier *m, const char *models_dir) {
         if (open_net(m, models_dir) != STATUS_OK) return error_status();
         int F = m->nfeat, H = c->hidden;
         if (H) {
-            m->fc1_w = add_param(m, &r, "fc1.weight", 2, (int[]){H, F}, F, false);
-            m->fc1_b = add_param(m, &r, "fc1.bias", 1, (int[]){H}, F, true);
+            m->fc1_w = add_param(m, &r, "fc1.weight", 2, (int[]){H, F}, F);
+            m->fc1_b = add_param(m, &r, "fc1.bias", 1, (int[]){H}, F);
         }
         int in = H ? H : F;
-        m->fc2_w = add_param(m, &r, "fc2.weight", 2, (int[]){K, in}, in, false);
-        m->fc2_b = add_param(m, &r, "fc2.bias", 1, (int[]){K}, in, true);
+        m->fc2_w = add_param(m, &r, "fc2.weight", 2, (int[]){K, in}, in);
+        m->fc2_b = add_param(m, &r, "fc2.bias", 1, (int[]){K}, in);
         if (!m->fc2_b || (H && !m->fc1_b)) return error_status();
     } else {
         static const char *wn[3] = {"conv1.weight", "conv2.weight", "conv3.weight"};
         static const char *bn[3] = {"conv1.bias", "conv2.bias", "conv3.bias"};
         int ch[4] = {3, c->width, 2 * c->width, 4 * c->width};
         for (int l = 0; l < 3; l++) {
-            m->conv_w[l] = add_param(m, &r, wn[l], 4, (int[]){ch[l + 1], ch[l], 3, 3}, ch[l] * 9, false);
-            m->conv_b[l] = add_param(m, &r, bn[l], 1, (int[]){ch[l + 1]}, ch[l] * 9, true);
+            m->conv_w[l] = add_param(m, &r, wn[l], 4, (int[]){ch[l + 1], ch[l], 3, 3}, ch[l] * 9);
+            m->conv_b[l] = add_param(m, &r, bn[l], 1, (int[]){ch[l + 1]}, ch[l] * 9);
             if (!m->conv_b[l]) return error_status();
         }
-        m->fc2_w = add_param(m, &r, "fc.weight", 2, (int[]){K, ch[3]}, ch[3], false);
-        m->fc2_b = add_param(m, &r, "fc.bias", 1, (int[]){K}, ch[3], true);
+        m->fc2_w = add_param(m, &r, "fc.weight", 2, (int[]){K, ch[3]}, ch[3]);
+        m->fc2_b = add_param(m, &r, "fc.bias", 1, (int[]){K}, ch[3]);
         if (!m->fc2_b) return error_status();
         m->nfeat = ch[3];
     }

@@ -97,6 +97,7 @@ static status split(classify_trainer *t) {
 }
 
 static classify_trainer *trainer_alloc(classifier *m, const classify_train_config *tc, const dataset *const *data) {
+    if (!m) return NULL;   /* classify_new failed: its reason stands */
     if (check_train_config(tc) != STATUS_OK) { classify_free(m); return NULL; }
     classify_trainer *t = calloc(1, sizeof *t);
     if (!t) { classify_free(m); error_set(STATUS_NOMEM, "classifier training: out of memory"); return NULL; }

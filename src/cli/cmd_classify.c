@@ -25,7 +25,8 @@
 typedef struct train_cli {
     const char *dirs[MAX_CLASSES], *out, *run_dir, *models_dir, *init;
     int nclasses, epochs, checkpoint_every, max_images;
-    bool resume, quiet, set_size, set_layer;
+    bool resume, quiet, set_size, set_layer, adversarial;
+    float eps;   /* --eps as given, 0 if not */
     classify_config mc;
     classify_train_config tc;
     char run_buf[4096];
@@ -147,11 +148,9 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
         m->seed = c->seed;
     } else if (!strcmp(opt, "--adversarial")) {
         if (arg_choice(CMD, opt, v, (const char *const[]){"pgd", NULL}) < 0) return false;
-        if (!(c->adv_eps > 0)) c->adv_eps = 8.0f / 255;
-    } else if (!strcmp(opt, "--eps")) {
-        if (!parse_eps(v, &c->adv_eps)) return false;
-        c->adv_eps = -c->adv_eps;   /* given; made positive when --adversarial is seen too */
-    } else if (!strcmp(opt, "--steps")) return arg_int(CMD, opt, v, 1, 1000, &c->adv_steps);
+        t->adversarial = true;
+    } else if (!strcmp(opt, "--eps")) return parse_eps(v, &t->eps);
+    else if (!strcmp(opt, "--steps")) return arg_int(CMD, opt, v, 1, 1000, &c->adv_steps);
     else if (!strcmp(opt, "--step-size")) return arg_float(CMD, opt, v, 1e-6, 1, &c->adv_step_size);
     else if (!strcmp(opt, "--adv-fraction")) return arg_float(CMD, opt, v, 0.01, 1, &c->adv_fraction);
     else if (!strcmp(opt, "--checkpoint-every")) return arg_int(CMD, opt, v, 0, 100000000, &t->checkpoint_every);
@@ -167,8 +166,6 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
 
 /* 1: help shown, 0: parsed, -1: error (printed) */
 static int train_parse(int argc, char **argv, train_cli *t) {
-    bool adversarial = false;
-    float eps = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return 1;
@@ -180,12 +177,10 @@ static int train_parse(int argc, char **argv, train_cli *t) {
         char buf[64];
         const char *v, *opt = arg_split(argc, argv, &i, buf, sizeof buf, &v);
         if (!v) { fprintf(stderr, "atelier %s: %s needs a value\n", CMD, opt); return -1; }
-        if (!strcmp(opt, "--adversarial")) adversarial = true;
         if (!parse_value(t, opt, v)) return -1;
-        if (!strcmp(opt, "--eps")) { eps = -t->tc.adv_eps; t->tc.adv_eps = 0; }
     }
-    if (eps > 0 && !adversarial) { fprintf(stderr, "atelier %s: --eps is for adversarial training: add --adversarial pgd\n", CMD); return -1; }
-    t->tc.adv_eps = adversarial ? (eps > 0 ? eps : 8.0f / 255) : 0;
+    if (t->eps > 0 && !t->adversarial) { fprintf(stderr, "atelier %s: --eps is for adversarial training: add --adversarial pgd\n", CMD); return -1; }
+    t->tc.adv_eps = t->adversarial ? (t->eps > 0 ? t->eps : 8.0f / 255) : 0;
     if (!t->out) { fprintf(stderr, "atelier %s: no model file: give --out MODEL\n", CMD); return -1; }
     if (t->nclasses < 2 && !(t->resume && t->nclasses == 0)) {
         fprintf(stderr, "atelier %s: %d class%s given: give at least 2 (--class NAME=DIR)\n", CMD, t->nclasses, t->nclasses == 1 ? "" : "es");
