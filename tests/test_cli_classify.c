@@ -109,6 +109,10 @@ static void test_train_resume_predict(void) {
     CHECK_MSG(acc > 0.9, "held-out accuracy %.3f", acc);
     CHECK(log && strstr(log, "\"confusion\":[["));
     free(log);
+    /* the held-out list: 10 images, 5 of each class (--val 0.2 of 24) */
+    char *ho = (char *)test_read_file(test_tmp_path("a.run/heldout.tsv"), &n);
+    CHECK_MSG(ho && test_count_lines(ho) == 10 && strstr(ho, "stripes\tstripes/") && strstr(ho, "blobs\tblobs/"), "%s", ho ? ho : "no heldout.tsv");
+    free(ho);
     /* 6 epochs, then resumed to 12: the same bytes */
     CHECK(run("classify train" CLASSES CNN " --epochs 6 --out b.safetensors", out, err) == 0);
     CHECK_MSG(run("classify train" CLASSES CNN " --epochs 12 --out b.safetensors --resume", out, err) == 0, "resume: %s", err);

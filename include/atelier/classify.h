@@ -178,6 +178,8 @@ status classify_trainer_eval(classify_trainer *t, int64_t *confusion, double *ac
 int64_t classify_trainer_steps(const classify_trainer *t);
 int classify_trainer_steps_per_epoch(const classify_trainer *t);
 int classify_trainer_count(const classify_trainer *t, bool held_out);   /* images */
+/* Held-out image i (0 .. count - 1): its class and its index in that class's dataset. */
+void classify_trainer_heldout(const classify_trainer *t, int i, int *cls, int *img);
 bool classify_trainer_cached(const classify_trainer *t);
 const classify_train_config *classify_trainer_config(const classify_trainer *t);
 classifier *classify_trainer_model(classify_trainer *t);

@@ -146,6 +146,10 @@ int64_t classify_trainer_steps(const classify_trainer *t) { return t->steps; }
 int classify_trainer_steps_per_epoch(const classify_trainer *t) { return (t->ntrain + t->tc.batch - 1) / t->tc.batch; }
 int classify_trainer_count(const classify_trainer *t, bool held_out) { return held_out ? t->nval : t->ntrain; }
 bool classify_trainer_cached(const classify_trainer *t) { return t->cached; }
+void classify_trainer_heldout(const classify_trainer *t, int i, int *cls, int *img) {
+    *cls = t->va_cls[i];
+    *img = t->va_img[i];
+}
 const classify_train_config *classify_trainer_config(const classify_trainer *t) { return &t->tc; }
 classifier *classify_trainer_model(classify_trainer *t) { return t->m; }
 

@@ -46,8 +46,9 @@ static void train_usage(FILE *f) {
         "png, webp) are resized so that their short side is --size and centre-cropped square; a\n"
         "--val fraction of each class (chosen by --seed) is held out and never trained on. The\n"
         "held-out accuracy and confusion matrix are printed after every epoch. The run folder holds\n"
-        "log.jsonl and checkpoint.safetensors (atomic; --resume continues exactly); MODEL is written\n"
-        "after every epoch. With a frozen network the features of each image are computed once.\n\n"
+        "log.jsonl, heldout.tsv (the held-out images: CLASS, TAB, PATH) and checkpoint.safetensors\n"
+        "(atomic; --resume continues exactly); MODEL is written after every epoch. With a frozen\n"
+        "network the features of each image are computed once.\n\n"
         "options (default in brackets):\n"
         "  --class NAME=DIR         a class and its folder (repeat: at least 2)\n"
         "  --out MODEL              the model file (.safetensors)\n"
@@ -237,6 +238,27 @@ static bool fail(const char *what) {
     return false;
 }
 
+/* RUN/heldout.tsv: the held-out images, "CLASS<TAB>PATH" a line (atelier attack --eval). */
+static bool write_heldout(train_cli *t) {
+    char path[8192], tmp[8300];
+    run_path(t, "heldout.tsv", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) { fprintf(stderr, "atelier %s: cannot write %s: %s\n", CMD, tmp, strerror(errno)); return false; }
+    const classify_config *c = classify_get_config(classify_trainer_model(t->t));
+    for (int i = 0; i < classify_trainer_count(t->t, true); i++) {
+        int k, j;
+        classify_trainer_heldout(t->t, i, &k, &j);
+        fprintf(f, "%s\t%s/%s\n", c->classes[k], t->dirs[k], t->data[k]->names[j]);
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "atelier %s: cannot write %s: %s\n", CMD, path, strerror(errno));
+        remove(tmp);
+        return false;
+    }
+    return true;
+}
+
 /* The model settings (from the checkpoint on resume), the data, then the run folder. */
 static bool setup(train_cli *t) {
     if (!t->run_dir) {
@@ -303,6 +325,7 @@ static bool setup(train_cli *t) {
         return false;
     }
     char path[8192];
+    if (!write_heldout(t)) return false;
     run_path(t, "log.jsonl", path, sizeof path);
     return (t->log = train_log_reopen(CMD, path, classify_trainer_steps(t->t), NULL, NULL)) != NULL;
 }
