@@ -391,7 +391,6 @@ static int train_loop(train_cli *t) {
     int64_t start = classify_trainer_steps(t->t), total = (int64_t)t->epochs * spe;
     const classify_config *mc = classify_get_config(classify_trainer_model(t->t));
     const classify_train_config *tc = classify_trainer_config(t->t);
-    signal(SIGINT, on_sigint);
     if (!t->quiet) {
         fprintf(stderr, "training a %s classifier (%s%s%s%s) on %d images of %d classes (%d held out), %dpx, batch %d%s; steps %lld..%lld\n",
                 mc->kind == CLASSIFY_HEAD ? "head" : "cnn", mc->kind == CLASSIFY_HEAD ? mc->net : "from scratch",
@@ -452,6 +451,7 @@ static int cmd_train(int argc, char **argv) {
     train_cli t = {.epochs = 10, .mc = classify_defaults(CLASSIFY_HEAD), .tc = classify_train_defaults()};
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
+    signal(SIGINT, on_sigint);   /* from the start: a Ctrl-C while loading stops after one step, saved */
     int rc = setup(&t) ? train_loop(&t) : 1;
     train_free(&t);
     return rc;
