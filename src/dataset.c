@@ -102,8 +102,8 @@ static image *rgb_short_side(const image *im, int size) {
     return out;
 }
 
-/* Reads path into dst (3, size, size): the centre crop, rounded to uint8. */
-static status load_one(const char *path, int size, uint8_t *dst) {
+/* Reads path into dst (3, size, size): the centre crop, rounded to uint8 (dataset.h). */
+status dataset_load_image(const char *path, int size, uint8_t *dst) {
     image *im = image_read(path, NULL);
     if (!im) return error_status();
     image *r = rgb_short_side(im, size);
@@ -151,7 +151,7 @@ dataset *dataset_load_dir(const char *dir, int size, int max_images) {
     names = NULL;
     for (int i = 0; i < n; i++) {
         char *path = join_path(dir, ds->names[i]);
-        status st = path ? load_one(path, size, ds->pixels + per * i)
+        status st = path ? dataset_load_image(path, size, ds->pixels + per * i)
                          : error_set(STATUS_NOMEM, "dataset: out of memory in '%s'", dir);
         free(path);
         if (st != STATUS_OK) goto fail;

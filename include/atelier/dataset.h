@@ -70,6 +70,8 @@ typedef struct dataset {
  * images, or an image cannot be read (corrupt, too many pixels). */
 dataset *dataset_load_dir(const char *dir, int size, int max_images);
 void dataset_free(dataset *ds);  /* NULL is fine */
+/* One image file made as dataset_load_dir makes each: dst (3, size, size), uint8. */
+status dataset_load_image(const char *path, int size, uint8_t *dst);
 
 /* The images of a step: for i < batch, position p = step * batch + i of the endless
  * sequence made of epochs e = p / n, each the Fisher-Yates permutation of 0..n-1 drawn

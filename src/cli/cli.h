@@ -11,6 +11,8 @@ int cmd_gan(int argc, char **argv);
 int cmd_style_net(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_attack(int argc, char **argv);
 
 /* The fast path of `atelier stylize` (cmd_stylize_fast.c): --model. */
 #include <stdbool.h>

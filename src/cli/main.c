@@ -12,6 +12,8 @@ static const command COMMANDS[] = {
     {"stylize", cmd_stylize, "paint a photo in the style of a painting (neural style transfer)"},
     {"style-net", cmd_style_net, "train fast style networks (a painting in a second; many styles in one)"},
     {"gan", cmd_gan, "train a GAN on an artist's works; sample, interpolate, evaluate"},
+    {"classify", cmd_classify, "train image classifiers (an AI-art detector); print an image's class probabilities"},
+    {"attack", cmd_attack, "adversarial examples against a classifier (FGSM, PGD, C&W), universal perturbations, robustness curves"},
     {"serve", cmd_serve, "the web service: a page and a JSON API for style transfer jobs"},
     {"models", cmd_models, "the feature networks installed (trained InceptionV3, MobileNetV2), and their layers"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
