@@ -31,6 +31,7 @@ struct video_reader {
     uint8_t *rgb;            /* (th, tw, 3) */
     int vs, tw, th;          /* the video stream; the scaled size, before rotation */
     double t0, tb;           /* the stream's start (s) and time base */
+    double src_fps, t_end;   /* the source's rate; the end (s) of the newest frame decoded */
     bool flushed, ended;
     int64_t counter;         /* frames decoded (for frames without timestamps) */
     /* frame-rate conversion: output frame k shows the newest source frame whose time
@@ -242,6 +243,7 @@ static status open_file(video_reader *r) {
     double src_fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 25.0;
     if (src_fps > 1000 || src_fps < 0.01) src_fps = 25.0;
     double fps = r->o.fps > 0 ? r->o.fps : src_fps;
+    r->src_fps = src_fps;
     double dur = st->duration != AV_NOPTS_VALUE && st->duration > 0 ? st->duration * r->tb
                : r->fmt->duration > 0 ? r->fmt->duration / (double)AV_TIME_BASE : 0;
     if (dur > 0) dur = dur > r->o.start ? dur - r->o.start : 0;
@@ -321,6 +323,9 @@ static image *convert_frame(video_reader *r) {
     return im;
 }
 
+/* The output slot of time t (s from start): the nearest, ties to the earlier one. */
+static int64_t slot(double t, double fps) { return (int64_t)ceil(t * fps - 0.5 - 1e-9); }
+
 static int read_file_frame(video_reader *r, image **out) {
     double fps = r->info.fps;
     for (;;) {
@@ -336,14 +341,21 @@ static int read_file_frame(video_reader *r, image **out) {
             r->next_k++;
             return (*out = image_copy(r->last)) ? 1 : -1;
         }
-        if (r->ended || r->next_k >= r->max_frames) return 0;
+        if (r->ended) {   /* the last frame repeated up to the end of its time */
+            int64_t end = slot(r->t_end - r->o.start, fps);
+            if (end > r->max_frames) end = r->max_frames;
+            if (!r->last || r->next_k >= end) return 0;
+            r->next_k++;
+            return (*out = image_copy(r->last)) ? 1 : -1;
+        }
         int got = decode_next(r);
         if (got < 0) return -1;
         if (got == 0) { r->ended = true; continue; }
         int64_t ts = r->frm->best_effort_timestamp;
-        double t = ts != AV_NOPTS_VALUE ? ts * r->tb - r->t0 : r->counter / fps;
+        double t = ts != AV_NOPTS_VALUE ? ts * r->tb - r->t0 : r->counter / r->src_fps;
         r->counter++;
-        int64_t k = llround((t - r->o.start) * fps);
+        if (t + 1 / r->src_fps > r->t_end) r->t_end = t + 1 / r->src_fps;
+        int64_t k = slot(t - r->o.start, fps);
         if (k >= r->max_frames) { r->ended = true; av_frame_unref(r->frm); continue; }
         image *im = convert_frame(r);
         av_frame_unref(r->frm);
@@ -351,7 +363,6 @@ static int read_file_frame(video_reader *r, image **out) {
         if (k < r->next_k) {   /* too early for the next slot: a candidate for the gaps */
             image_free(r->last);
             r->last = im;
-            r->dup_left = 0;
             continue;
         }
         if (!r->last) { r->last = im; r->dup_left = k - r->next_k + 1; }
