@@ -9,12 +9,13 @@
  *       plane, then v, float32) for tools/flow_cv2.py --compare.
  *
  *   atelier_flow_bench werr --input DIR --styled DIR [--style IMG] [--weights 0.5,0.7]
- *                           [--style-every K] [--net NAME]
+ *                           [--style-every K] [--net NAME] [--save DIR]
  *       The warping error (Lai et al. 2018) of the input frames, of the per-frame stylised
  *       frames (same names in --styled) and of their temporal blends at each weight, all
  *       with the input's flows and masks, streamed one pair at a time; with --style, the
  *       style measure (stylize.h's L_style: the Gram distance to IMG on the loss network,
- *       the recipe's style layers) of every K-th output frame [10].
+ *       the recipe's style layers) of every K-th output frame [10]. --save: the first
+ *       weight's blended frames as DIR/NAME (to look at).
  */
 #include <dirent.h>
 #include <math.h>
@@ -214,6 +215,7 @@ static void measure_init(style_measure *m, const char *net, const char *style_pa
 
 static int cmd_werr(int argc, char **argv) {
     const char *in_dir = NULL, *sty_dir = NULL, *style = NULL, *net = NULL, *wlist = "0.5,0.7,0.8,0.9";
+    const char *save = NULL;
     int every = 10;
     for (int i = 0; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--input")) in_dir = argv[i + 1];
@@ -222,6 +224,7 @@ static int cmd_werr(int argc, char **argv) {
         else if (!strcmp(argv[i], "--weights")) wlist = argv[i + 1];
         else if (!strcmp(argv[i], "--style-every")) every = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--net")) net = argv[i + 1];
+        else if (!strcmp(argv[i], "--save")) save = argv[i + 1];
         else { fprintf(stderr, "flow_bench werr: unknown option %s\n", argv[i]); return 2; }
     }
     if (!in_dir || !sty_dir || every < 1) { fprintf(stderr, "flow_bench werr: give --input DIR --styled DIR\n"); return 2; }
@@ -272,6 +275,11 @@ static int cmd_werr(int argc, char **argv) {
             flow_blend(sty, warped, mask_b, wts[k], out);
             flow_werr_add(&e_out[k], out_prev[k], out, &fwd, mask_f);
             if (measure_now) st_out[k] += measure(&sm, out);
+            if (save && k == 0) {
+                char path[4096];
+                snprintf(path, sizeof path, "%s/%s", save, names[t]);
+                if (image_write(path, out, NULL) != STATUS_OK) { fprintf(stderr, "flow_bench: %s\n", error_message()); return 1; }
+            }
             image_free(out_prev[k]);
             out_prev[k] = out;
         }
