@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -295,6 +299,43 @@ static void test_bad_input(void) {
     for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) CHECK_MSG(strstr(out, opts[i]), "video --help lacks %s", opts[i]);
 }
 
+/* Whether the test folder holds an entry starting with prefix. */
+static bool has_entry(const char *prefix) {
+    DIR *d = opendir(test_dir);
+    bool found = false;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) found = true;
+    if (d) closedir(d);
+    return found;
+}
+
+/* Ctrl-C while frames are being written: exit 130, no output and no temporary file. */
+static void test_interrupt(void) {
+    if (!have_model) { test_skip("the built-in kit-styles model is not in this build"); return; }
+    int before = test_count_entries(test_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(test_dir) != 0) _exit(99);
+        freopen("/dev/null", "w", stderr);
+        execl(ATELIER_BIN, "atelier", "video", "clip.mp4", "-o", "int.mp4", "--fps", "480", "--quiet", (char *)NULL);
+        _exit(98);
+    }
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    bool seen = false;   /* the temporary file appears once the writer is open */
+    for (int i = 0; i < 600 && !seen; i++) {
+        seen = has_entry("int.mp4.tmp-");
+        if (!seen) nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    CHECK_MSG(seen, "no temporary file appeared in 30 s");
+    kill(pid, SIGINT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
+    CHECK(!exists("int.mp4") && !has_entry("int.mp4") && test_count_entries(test_dir) == before);
+}
+
 /* Library errors: one line each, nothing left behind. */
 static void test_library_errors(void) {
     error_clear();
@@ -333,6 +374,7 @@ int main(void) {
     RUN(test_bad_input);
     RUN(test_cli_round_trip);
     RUN(test_report);
+    RUN(test_interrupt);
     if (!getenv("ATELIER_TEST_KEEP")) test_remove_tree(test_dir);   /* keep: to look at the files */
     else printf("files kept in %s\n", test_dir);
     return test_finish();
