@@ -43,8 +43,15 @@
  *
  * Temporal blend (the fast path). With p the previous OUTPUT frame warped into the current
  * frame (flow_warp(prev_out, flow_compute(cur_in, prev_in))) and m the current frame's mask
- * (flow_occlusion(flow(cur, prev), flow(prev, cur))):
- *     out = s + weight * m * (p - s)          (s the current frame stylised on its own)
+ * (flow_occlusion(flow(cur, prev), flow(prev, cur))), per plane:
+ *     b   = s + weight * m * (p - s)          (s the current frame stylised on its own)
+ *     out = mean_b + k (b - mean_b),  k = clamp(sqrt(var_s / var_b), 1, FLOW_BLEND_MAX_GAIN)
+ * with mean and var taken over (2 FLOW_BLEND_RADIUS + 1)^2 boxes around each pixel (k = 1
+ * where var_b is 0), clamped to [0, 1]. The linear blend b averages two frames' strokes,
+ * which do not line up, and so lowers their contrast (to 1/sqrt(2) at weight 0.5, and it
+ * compounds over frames): blur that lowers the flicker and the style with it. Giving b back
+ * the local contrast of s (variance-preserving blending, after Heitz and Neyret 2018, with
+ * local statistics) keeps the style measure at per-frame's (table below).
  * weight in [0, 1]: 0 is per-frame stylisation, 1 copies the warped past wherever reliable.
  * FLOW_DEFAULT_BLEND is the measured default: kit-styles' vangogh_starry_night on the kit's
  * Sintel frames (50, 640x272) and Big Buck Bunny (first 48 frames, 640x360), warping error
@@ -118,8 +125,10 @@
 #include "atelier/error.h"
 #include "atelier/image.h"
 
-/* The default temporal blend weight (flow_blend), chosen by measurement (README). */
-#define FLOW_DEFAULT_BLEND 0.35f
+/* The default temporal blend weight (flow_blend), chosen by measurement (above). */
+#define FLOW_DEFAULT_BLEND 0.5f
+#define FLOW_BLEND_RADIUS 4        /* flow_blend's local statistics: 9x9 boxes */
+#define FLOW_BLEND_MAX_GAIN 2.0f   /* the most it raises the blend's local contrast */
 
 typedef struct flow_field {
     int w, h;
@@ -173,8 +182,8 @@ status flow_werr_add(flow_werr *e, const image *cur, const image *next, const fl
                      const float *mask);
 double flow_werr_value(const flow_werr *e);
 
-/* out = s + weight * mask * (warped_prev - s), per plane; s, warped_prev and out have the
- * same w, h, c (out may be s); mask is w*h in [0, 1]; weight in [0, 1]. */
+/* The blend above: s, warped_prev and out have the same w, h, c (out may be s); mask is w*h
+ * in [0, 1]; weight in [0, 1]. Allocates 6 planes of scratch (STATUS_NOMEM). */
 status flow_blend(const image *s, const image *warped_prev, const float *mask, float weight,
                   image *out);
 
