@@ -1,9 +1,10 @@
 #!/bin/sh
 # The README's video gallery: one second of the kit's Big Buck Bunny clip (from 3 s) by
 # `atelier video` with kit-styles, per frame (--no-temporal) and consistent (the default),
-# written as frames folders; frames 0, 6, 12 and 18 of each side by side in one PNG strip
-# (top row per-frame, bottom row consistent, each frame at 320x180), composed with
-# Debian's python3-opencv. Also writes the consistent second as a GIF.
+# written as frames folders; then one PNG (composed with Debian's python3-opencv): frames 0,
+# 6, 12 and 18 at 320x180 (per-frame above consistent), and below them a 320x180 crop at
+# full resolution (the bunny and the grass) of four consecutive frames 0..3, per-frame above
+# consistent, where the flicker shows. Also writes the consistent second as a GIF.
 # usage: tools/video_gallery.sh [BUILD_DIR] [STYLE]
 set -eu
 build="${1:-build}"
@@ -25,6 +26,11 @@ for side in ("perframe", "consistent"):
     tiles = [cv2.resize(cv2.imread(f"{tmp}/{side}/frame_{k + 1:06d}.png"), (320, 180), interpolation=cv2.INTER_AREA)
              for k in (0, 6, 12, 18)]
     rows.append(np.concatenate(tiles, axis=1))
-cv2.imwrite(out, np.concatenate([rows[0], np.full((4, 1280, 3), 255, np.uint8), rows[1]], axis=0))
+    rows.append(np.full((4, 1280, 3), 255, np.uint8))
+for side in ("perframe", "consistent"):
+    tiles = [cv2.imread(f"{tmp}/{side}/frame_{k + 1:06d}.png")[150:330, 200:520] for k in (0, 1, 2, 3)]
+    rows.append(np.concatenate(tiles, axis=1))
+    rows.append(np.full((4, 1280, 3), 255, np.uint8))
+cv2.imwrite(out, np.concatenate(rows[:-1], axis=0))
 PY
 echo "wrote docs/gallery/video/bbb_${style}_strip.png and bbb_${style}_consistent.gif"
