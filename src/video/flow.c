@@ -267,44 +267,6 @@ status flow_warping_error(const image *const *frames, int n, const flow_field *f
     return STATUS_OK;
 }
 
-/* Mean of plane src (h, w) over (2r+1)^2 boxes, borders clamped, into dst; tmp (h, w).
- * Running sums: O(h w) whatever r. */
-static void box_mean(const float *src, int w, int h, int r, float *dst, float *tmp) {
-    float inv = 1.0f / (float)(2 * r + 1);
-    for (int y = 0; y < h; y++) {
-        const float *row = src + (size_t)y * w;
-        double acc = 0;
-        for (int k = -r; k <= r; k++) acc += row[k < 0 ? 0 : k > w - 1 ? w - 1 : k];
-        for (int x = 0; x < w; x++) {
-            tmp[(size_t)y * w + x] = (float)acc * inv;
-            int add = x + r + 1 > w - 1 ? w - 1 : x + r + 1, drop = x - r < 0 ? 0 : x - r;
-            acc += row[add] - row[drop];
-        }
-    }
-    for (int x = 0; x < w; x++) {
-        double acc = 0;
-        for (int k = -r; k <= r; k++) acc += tmp[(size_t)(k < 0 ? 0 : k > h - 1 ? h - 1 : k) * w + x];
-        for (int y = 0; y < h; y++) {
-            dst[(size_t)y * w + x] = (float)acc * inv;
-            int add = y + r + 1 > h - 1 ? h - 1 : y + r + 1, drop = y - r < 0 ? 0 : y - r;
-            acc += tmp[(size_t)add * w + x] - tmp[(size_t)drop * w + x];
-        }
-    }
-}
-
-/* Local mean and variance of plane p (h, w) over (2r+1)^2 boxes: mean, var (h, w); sq, tmp
- * scratch (h, w). */
-static void local_stats(const float *p, int w, int h, int r, float *mean, float *var, float *sq, float *tmp) {
-    size_t n = (size_t)w * h;
-    for (size_t i = 0; i < n; i++) sq[i] = p[i] * p[i];
-    box_mean(p, w, h, r, mean, tmp);
-    box_mean(sq, w, h, r, var, tmp);
-    for (size_t i = 0; i < n; i++) {
-        float v = var[i] - mean[i] * mean[i];
-        var[i] = v > 0 ? v : 0;
-    }
-}
-
 status flow_blend(const image *s, const image *warped_prev, const float *mask, float weight,
                   image *out) {
     status st;
@@ -317,25 +279,11 @@ status flow_blend(const image *s, const image *warped_prev, const float *mask, f
         return st;
     if (!(weight >= 0 && weight <= 1))
         return error_set(STATUS_ARG, "flow_blend: weight %g is outside [0, 1]", weight);
-    int w = s->w, h = s->h, r = FLOW_BLEND_RADIUS;
-    size_t n = (size_t)w * h;
-    float *buf = malloc(6 * n * sizeof(float));
-    if (!buf) return error_set(STATUS_NOMEM, "flow_blend: out of memory for a %dx%d frame", w, h);
-    float *mean_b = buf, *var_b = buf + n, *var_s = buf + 2 * n, *tmp = buf + 3 * n;
-    float *sq = buf + 4 * n, *mean_s = buf + 5 * n;
-    for (int c = 0; c < s->c; c++) {
-        const float *sp = s->data + c * n, *pp = warped_prev->data + c * n;
-        float *op = out->data + c * n;
-        local_stats(sp, w, h, r, mean_s, var_s, sq, tmp);   /* before out (which may be s) */
-        for (size_t i = 0; i < n; i++) op[i] = sp[i] + weight * mask[i] * (pp[i] - sp[i]);
-        local_stats(op, w, h, r, mean_b, var_b, sq, tmp);
+    size_t n = (size_t)s->w * s->h;
+    for (int c = 0; c < s->c; c++)
         for (size_t i = 0; i < n; i++) {
-            float k = var_b[i] > 1e-8f ? sqrtf(var_s[i] / var_b[i]) : 1.0f;
-            k = k < 1 ? 1 : k > FLOW_BLEND_MAX_GAIN ? FLOW_BLEND_MAX_GAIN : k;
-            float v = mean_b[i] + k * (op[i] - mean_b[i]);
-            op[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+            float a = s->data[c * n + i], p = warped_prev->data[c * n + i];
+            out->data[c * n + i] = a + weight * mask[i] * (p - a);
         }
-    }
-    free(buf);
     return STATUS_OK;
 }
