@@ -235,7 +235,9 @@ static status open_file(video_reader *r) {
                          par->width, par->height, (long long)r->o.max_pixels);
     if (!(r->dec = avcodec_alloc_context3(codec)) || !(r->pkt = av_packet_alloc()) || !(r->frm = av_frame_alloc()))
         return error_set(STATUS_NOMEM, "%s: out of memory", r->path);
-    if ((e = avcodec_parameters_to_context(r->dec, par)) < 0 || (e = avcodec_open2(r->dec, codec, NULL)) < 0)
+    if ((e = avcodec_parameters_to_context(r->dec, par)) >= 0)
+        r->dec->max_pixels = r->o.max_pixels;   /* the decoder refuses larger frames itself too */
+    if (e < 0 || (e = avcodec_open2(r->dec, codec, NULL)) < 0)
         return error_set(STATUS_FORMAT, "%s: cannot open the '%s' decoder (%s)", r->path, codec->name, video_averr(e, eb));
     r->tb = av_q2d(st->time_base);
     r->t0 = st->start_time != AV_NOPTS_VALUE ? st->start_time * r->tb : 0;
