@@ -281,6 +281,21 @@ static void test_bad_input(void) {
     CHECK(b && f && fwrite(b, 1, n / 2, f) == n / 2);   /* the index (moov) is at the end: gone */
     if (f) fclose(f);
     free(b);
+    /* an unknown codec: a Matroska file whose codec name is not one FFmpeg knows */
+    if (have_model) {
+        CHECK_MSG(run("video clip.mp4 -o known.mkv --quiet", out, err) == 0, "%s", err);
+        b = test_read_file(test_tmp_path("known.mkv"), &n);
+        unsigned char *id = NULL;
+        for (size_t i = 0; b && i + 5 <= n && !id; i++)
+            if (!memcmp(b + i, "V_VP9", 5)) id = b + i;
+        CHECK(id);
+        if (id) memcpy(id, "V_QQQ", 5);
+        f = fopen(test_tmp_path("unknown.mkv"), "wb");
+        CHECK(b && f && fwrite(b, 1, n, f) == n);
+        if (f) fclose(f);
+        free(b);
+        check_refused("video unknown.mkv -o bad0.mp4 --quiet", "codec is unknown");
+    }
     check_refused("video notes.mp4 -o bad1.mp4 --quiet", "not a video");
     check_refused("video cut.mp4 -o bad2.mp4 --quiet", "cut.mp4");
     check_refused("video audio.m4a -o bad3.mp4 --quiet", "no video stream");

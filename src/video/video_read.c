@@ -225,6 +225,8 @@ static status open_file(video_reader *r) {
     AVStream *st = r->fmt->streams[r->vs];
     const AVCodecParameters *par = st->codecpar;
     const AVCodec *codec = avcodec_find_decoder(par->codec_id);
+    if (par->codec_id == AV_CODEC_ID_NONE)
+        return error_set(STATUS_FORMAT, "%s: its video codec is unknown to FFmpeg", r->path);
     if (!codec || par->codec_id == AV_CODEC_ID_ANSI || par->codec_id == AV_CODEC_ID_TEXT)
         return error_set(STATUS_FORMAT, "%s: no decoder for its video codec '%s' in this build", r->path,
                          avcodec_get_name(par->codec_id));
