@@ -295,6 +295,17 @@ static void test_bad_input(void) {
         if (f) fclose(f);
         free(b);
         check_refused("video unknown.mkv -o bad0.mp4 --quiet", "codec is unknown");
+        /* a Matroska file cut in the middle (no index needed): the frames before the cut,
+         * then a clean end */
+        b = test_read_file(test_tmp_path("known.mkv"), &n);
+        f = fopen(test_tmp_path("halfway.mkv"), "wb");
+        CHECK(b && f && fwrite(b, 1, n * 6 / 10, f) == n * 6 / 10);
+        if (f) fclose(f);
+        free(b);
+        CHECK_MSG(run("video halfway.mkv -o halfway.mp4 --quiet", out, err) == 0, "%s", err);
+        video_info vi;
+        int got = count_frames("halfway.mp4", NULL, &vi);
+        CHECK_MSG(got >= 4 && got < NFRAMES, "%d frames from a file cut at 60%%", got);
     }
     check_refused("video notes.mp4 -o bad1.mp4 --quiet", "not a video");
     check_refused("video cut.mp4 -o bad2.mp4 --quiet", "cut.mp4");
