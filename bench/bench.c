@@ -9,6 +9,12 @@
  *   fast-style-512/1024   Johnson et al.'s transformer net, inference
  *   stylenet-512/1024     a fast style network of stylenet.h (width 0.5, 11 styles, random
  *                         weights), one image in style 0, inference
+ *   video-360             one frame of `atelier video --temporal` at 640x360: the stylenet
+ *                         network above on the frame, DIS optical flow (flow.h, medium
+ *                         preset) both ways between it and the previous frame with the
+ *                         occlusion mask, the previous output warped and blended (0.7,
+ *                         the command's default; its detail step is left out); frames
+ *                         are a texture moving 3 px right and 1 px down a frame
  *   stylenet-train-256    one stylenet_trainer_step of that network: a batch of 4 photos of
  *                         256 x 256, the loss on InceptionV3 (installed), backward, Adam
  *   adain-512             AdaIN: VGG-19 to relu4_1 on content and style, AdaIN, decoder;
@@ -36,6 +42,7 @@
 #include "atelier/ops.h"
 #include "atelier/optim.h"
 #include "atelier/rng.h"
+#include "atelier/flow.h"
 #include "atelier/stylenet.h"
 
 #define MAX_ITERS 1000
@@ -306,6 +313,77 @@ static double run_stylenet(int s, int iters, double *gflop) {
     return ms;
 }
 
+/* video-360: the fast path of `atelier video` with --temporal, one frame (640x360) */
+typedef struct video_ctx {
+    stylenet_ctx sn;
+    image *frames[2], *prev_out, *out, *warped;
+    flow_field fwd, bwd;
+    float *mask;
+    int t;
+} video_ctx;
+
+static bool video_step(void *ctx) {
+    video_ctx *c = ctx;
+    image *cur = c->frames[c->t & 1], *prev = c->frames[(c->t + 1) & 1];
+    c->t++;
+    arena_reset(c->sn.step);
+    tensor *x = image_to_tensor(c->sn.step, cur);
+    tensor *y = x ? stylenet_forward(&c->sn.net, c->sn.step, x, c->sn.mix) : NULL;
+    if (!y) return false;
+    memcpy(c->out->data, y->data, sizeof(float) * 3 * (size_t)cur->w * cur->h);
+    flow_field_free(&c->fwd);
+    flow_field_free(&c->bwd);
+    if (flow_pair_compute(cur, prev, &c->fwd, &c->bwd, c->mask) != STATUS_OK) return false;
+    if (flow_warp(c->prev_out, &c->fwd, c->warped) != STATUS_OK) return false;
+    if (flow_blend(c->out, c->warped, c->mask, 0.7f, c->out) != STATUS_OK) return false;
+    image *t = c->prev_out;
+    c->prev_out = c->out;
+    c->out = t;
+    return true;
+}
+
+static double run_video(int iters, double *gflop) {
+    const int w = 640, h = 360;
+    video_ctx c = {0};
+    c.sn.params = arena_new(1 << 24);
+    c.sn.step = arena_new(1 << 24);
+    if (!c.sn.params || !c.sn.step ||
+        stylenet_init(&c.sn.net, c.sn.params, 1, STYLENET_BENCH_STYLES, STYLENET_BENCH_WIDTH) != STATUS_OK)
+        return NAN;
+    c.sn.mix = tensor_new(c.sn.params, 2, (int[]){1, STYLENET_BENCH_STYLES});
+    if (!c.sn.mix) return NAN;
+    c.sn.mix->data[0] = 1.0f;
+    for (int f = 0; f < 2; f++) {
+        if (!(c.frames[f] = image_new(w, h, 3))) return NAN;
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    double u = x - 3 * f, v = y - f;
+                    c.frames[f]->data[((size_t)ch * h + y) * w + x] =
+                        (float)(0.5 + 0.25 * sin(0.11 * u + ch) * cos(0.07 * v) + 0.2 * sin(0.031 * u * v / 40 + 0.3 * ch));
+                }
+    }
+    c.prev_out = image_new(w, h, 3);
+    c.out = image_new(w, h, 3);
+    c.warped = image_new(w, h, 3);
+    c.mask = malloc(sizeof(float) * w * h);
+    if (!c.prev_out || !c.out || !c.warped || !c.mask) return NAN;
+    *gflop = 0;   /* the network's GFLOP would hide the flow's share; not counted */
+    autograd_set(false);
+    double ms = time_steps(video_step, &c, iters);
+    flow_field_free(&c.fwd);
+    flow_field_free(&c.bwd);
+    free(c.mask);
+    image_free(c.frames[0]);
+    image_free(c.frames[1]);
+    image_free(c.prev_out);
+    image_free(c.out);
+    image_free(c.warped);
+    arena_free(c.sn.step);
+    arena_free(c.sn.params);
+    return ms;
+}
+
 /* training: width 0.5, 11 styles (deterministic noise images of S x S, taken at that size),
  * the loss of stylenet.h on InceptionV3 with its stylize recipe (stylenet_train_defaults),
  * one stylenet_trainer_step on a batch of (4, 3, S, S) photos */
@@ -499,7 +577,8 @@ static void usage(FILE *f) {
         "               trained networks, installed by scripts/install-models.sh; their\n"
         "               GFLOP are not counted), fast-style-512, fast-style-1024, adain-512,\n"
         "               dcgan-64, stylenet-512, stylenet-1024, stylenet-train-256 (needs\n"
-        "               inception_v3 installed; GFLOP not counted), or sgemm (the\n"
+        "               inception_v3 installed; GFLOP not counted), video-360 (a frame of\n"
+        "               atelier video --temporal: network and flow), or sgemm (the\n"
         "               machine's sgemm peak, 2048^3, best of 3)\n"
         "  --iters N    timed iterations after 2 warm-ups; ms is their median (default 5)\n"
         "  --threads T  threads of the cpu backend (default 0: all cores)\n"
@@ -538,6 +617,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(work, "stylenet-512")) ms = run_stylenet(512, iters, &gflop);
     else if (!strcmp(work, "stylenet-1024")) ms = run_stylenet(1024, iters, &gflop);
     else if (!strcmp(work, "stylenet-train-256")) ms = run_stylenet_train(256, iters);
+    else if (!strcmp(work, "video-360")) ms = run_video(iters, &gflop);
     else if (!strcmp(work, "adain-512")) ms = run_adain(512, iters, &gflop);
     else if (!strcmp(work, "dcgan-64")) ms = run_dcgan(iters, &gflop);
     else if (!strcmp(work, "sgemm")) { ms = run_sgemm(&gflop); iters = 3; }

@@ -424,6 +424,52 @@ def dcgan():
     return step, flop
 
 
+def video_frame():
+    """video-360: one frame of `atelier video --temporal` at 640x360 in PyTorch + OpenCV: the
+    same network (tools/stylenet_torch.py), cv2.DISOpticalFlow (medium preset) both ways on
+    the frames' luma, Ruder et al.'s occlusion check in numpy (flow.h's formula), the previous
+    output warped by cv2.remap and blended (weight 0.7, as bench.c)."""
+    import cv2
+    import numpy as np
+    sn = tools_module("stylenet_torch")
+    net = sn.StyleNet(STYLENET_STYLES, STYLENET_WIDTH)
+    mix = sn.one_hot(1, STYLENET_STYLES, 0)
+    w, h = 640, 360
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    frames = []
+    for f in range(2):
+        u, v = xx - 3 * f, yy - f
+        frames.append(np.stack([0.5 + 0.25 * np.sin(0.11 * u + c) * np.cos(0.07 * v)
+                                + 0.2 * np.sin(0.031 * u * v / 40 + 0.3 * c) for c in range(3)]).astype(np.float32))
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    state = {"t": 0, "prev": np.zeros((3, h, w), np.float32)}
+
+    def luma(f):
+        return np.clip((0.299 * f[0] + 0.587 * f[1] + 0.114 * f[2]) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    def step():
+        t = state["t"]
+        cur, prev = frames[t & 1], frames[(t + 1) & 1]
+        state["t"] += 1
+        with torch.no_grad():
+            s = net(torch.from_numpy(cur)[None], mix)[0].numpy()
+        a, b = luma(cur), luma(prev)
+        fwd, bwd = dis.calc(a, b, None), dis.calc(b, a, None)
+        mx, my = gx + fwd[..., 0], gy + fwd[..., 1]
+        bt = cv2.remap(bwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        n2 = (fwd ** 2).sum(-1)
+        bad = ((fwd + bt) ** 2).sum(-1) > 0.01 * (n2 + (bt ** 2).sum(-1)) + 0.5
+        du, dv = np.gradient(fwd[..., 0]), np.gradient(fwd[..., 1])
+        bad |= du[0] ** 2 + du[1] ** 2 + dv[0] ** 2 + dv[1] ** 2 > 0.01 * n2 + 0.002
+        bad |= (mx < 0) | (mx > w - 1) | (my < 0) | (my > h - 1)
+        mask = (~bad).astype(np.float32)
+        warped = np.stack([cv2.remap(p, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for p in state["prev"]])
+        state["prev"] = s + 0.7 * mask * (warped - s)
+
+    return step, 0
+
+
 WORKLOADS = {
     "gatys-256": lambda: gatys(256), "gatys-512": lambda: gatys(512),
     "gatys-inception-512": lambda: net_gatys("inception_v3", 512),
@@ -431,7 +477,7 @@ WORKLOADS = {
     "fast-style-512": lambda: fast_style(512), "fast-style-1024": lambda: fast_style(1024),
     "adain-512": lambda: adain_style(512), "dcgan-64": dcgan,
     "stylenet-512": lambda: stylenet_paint(512), "stylenet-1024": lambda: stylenet_paint(1024),
-    "stylenet-train-256": lambda: stylenet_train(256, 4),
+    "stylenet-train-256": lambda: stylenet_train(256, 4), "video-360": video_frame,
 }
 
 

@@ -56,7 +56,7 @@ status=0
 # a side), sized for a few minutes on 2 cores; a workload@bf16 runs Atelier's cpu-bf16
 # backend against PyTorch under bfloat16 autocast; BENCH_WORKLOADS="gatys-256:1 dcgan-64:1"
 # runs a subset
-workloads="${BENCH_WORKLOADS:-gatys-256:2 gatys-512:1 gatys-inception-512:2 gatys-mobilenet-512:2 fast-style-512:2 fast-style-1024:1 stylenet-512:3 stylenet-1024:2 stylenet-train-256:2 adain-512:1 dcgan-64:1 gatys-256@bf16:2 fast-style-512@bf16:2 adain-512@bf16:1}"
+workloads="${BENCH_WORKLOADS:-gatys-256:2 gatys-512:1 gatys-inception-512:2 gatys-mobilenet-512:2 fast-style-512:2 fast-style-1024:1 stylenet-512:3 stylenet-1024:2 stylenet-train-256:2 video-360:3 adain-512:1 dcgan-64:1 gatys-256@bf16:2 fast-style-512@bf16:2 adain-512@bf16:1}"
 rounds="${BENCH_ROUNDS:-3}"
 case "$rounds" in
   ''|*[!0-9]*|0) echo "bench.sh: BENCH_ROUNDS must be a positive integer, not '$rounds'" >&2; exit 2 ;;

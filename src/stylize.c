@@ -254,6 +254,12 @@ static status check_opts(const stylize_opts *o, int nstyles) {
     if (o->tile_iterations < 0) return error_set(STATUS_ARG, "tile iterations %d: want >= 0", o->tile_iterations);
     if (nstyles < 1 || nstyles > 16) return error_set(STATUS_ARG, "%d style images: want 1 .. 16", nstyles);
     if (o->init == STYLIZE_INIT_IMAGE && !o->init_image) return error_set(STATUS_ARG, "--init FILE: no image given");
+    if (!(o->temporal_weight >= 0) || !isfinite(o->temporal_weight))
+        return error_set(STATUS_ARG, "temporal weight %g: want a finite number >= 0", o->temporal_weight);
+    if (o->temporal_weight > 0 && (!o->prior || !o->prior->data || o->prior->c < 3))
+        return error_set(STATUS_ARG, "temporal weight %g: needs a prior image (RGB)", o->temporal_weight);
+    if (o->temporal_weight > 0 && o->tile && o->size > o->tile)
+        return error_set(STATUS_ARG, "the temporal term does not work with --tile");
     if (o->blend) {
         double sum = 0;
         for (int k = 0; k < nstyles; k++) {
@@ -341,7 +347,7 @@ status stylize_report(stylize_state *s) {
     stylize_progress p = {
         .iteration = s->done, .iterations = s->total, .level = s->level, .levels = s->levels,
         .tile = s->tile, .tiles = s->tiles, .loss = s->last[0], .content = s->last[1],
-        .style = s->last[2], .tv = s->last[3], .seconds = clock_now() - s->t0, .state = s,
+        .style = s->last[2], .tv = s->last[3], .temporal = s->last[4], .seconds = clock_now() - s->t0, .state = s,
     };
     if (!o->callback(&p, o->user)) s->stopped = true;
     return STATUS_OK;
@@ -486,6 +492,30 @@ static planes *initial_planes(stylize_state *s, const planes *crgb) {
     return p;
 }
 
+/* The temporal term's prior (as the network sees it) and mask at w x h into s->keep, or
+ * NULL when the term is off. */
+static status temporal_targets(stylize_state *s, int w, int h) {
+    const stylize_opts *o = s->o;
+    s->prior = s->prior_mask = NULL;
+    if (!(o->temporal_weight > 0)) return STATUS_OK;
+    planes *rgb = rgb_planes(o->prior, w, h), *p = rgb ? net_planes(rgb, s->luma) : NULL;
+    planes *m = planes_new(1, o->prior->h, o->prior->w), *mr = NULL;
+    if (m) {
+        int64_t n = (int64_t)m->h * m->w;
+        for (int64_t i = 0; i < n; i++) m->data[i] = o->prior_mask ? o->prior_mask[i] : 1.0f;
+        mr = m->w == w && m->h == h ? m : planes_resize(m, h, w);
+    }
+    if (p && mr) {
+        s->prior = planes_tensor(s->keep, p);
+        s->prior_mask = planes_tensor(s->keep, mr);
+    }
+    if (mr != m) planes_free(mr);
+    planes_free(m);
+    planes_free(p);
+    planes_free(rgb);
+    return s->prior && s->prior_mask ? STATUS_OK : error_status();
+}
+
 /* One resolution: targets at w x h, x from `start`, optimised. Returns the new x planes;
  * *rgb_out receives the photo's RGB at this size (for the output). */
 static planes *run_level(stylize_state *s, const run_inputs *in, const planes *start, int w, int h, planes **rgb_out) {
@@ -493,6 +523,7 @@ static planes *run_level(stylize_state *s, const run_inputs *in, const planes *s
     status st = cnet ? style_targets_at(s, in, w > h ? w : h) : error_status();
     arena_reset(s->keep);
     if (st == STATUS_OK) st = stylize_content_targets(s, cnet);
+    if (st == STATUS_OK) st = temporal_targets(s, w, h);
     planes *init = st != STATUS_OK ? NULL : start ? planes_resize(start, h, w) : initial_planes(s, crgb);
     if (init && (s->x = planes_tensor(s->keep, init))) {
         tensor_requires_grad(s->x);
@@ -571,7 +602,7 @@ static image *run_all(stylize_state *s, const run_inputs *in, stylize_result *re
     }
     if (res) {
         res->loss = tiling || s->stopped ? s->last[0] : stylize_eval(s);
-        res->content = s->last[1]; res->style = s->last[2]; res->tv = s->last[3];
+        res->content = s->last[1]; res->style = s->last[2]; res->tv = s->last[3]; res->temporal = s->last[4];
     }
     image *out = compose(s, cur, crgb->data);
     if (out && (out->w != ow || out->h != oh)) {   /* stopped before the last level */

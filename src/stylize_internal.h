@@ -34,6 +34,7 @@ typedef struct stylize_state {
     tensor *gram[STYLIZE_MAX_LAYERS];          /* (1, C, C) blended */
     double gram_norm[STYLIZE_MAX_LAYERS];      /* 1 / mean(G_l(s)^2) */
     tensor *x;                                 /* (1, luma ? 1 : 3, H, W) */
+    tensor *prior, *prior_mask;                /* temporal term: (1, C, H, W), (1, 1, H, W); or NULL */
     arena *grams, *keep, *step;                /* style targets; content targets + x; one evaluation */
     /* the whole picture, for output and snapshots */
     const float *content_rgb;                  /* (3, H, W) at the current level's size */
@@ -43,7 +44,7 @@ typedef struct stylize_state {
     color_stats palette;                       /* PALETTE: the style's colours */
     /* progress */
     int done, total, level, levels, tile, tiles;
-    double t0, last[4];                        /* loss, content, style, tv */
+    double t0, last[5];                        /* loss, content, style, tv, temporal */
     double first_loss;
     bool stopped;
 } stylize_state;
@@ -53,6 +54,9 @@ status stylize_content_targets(stylize_state *s, const planes *content);
 status stylize_style_targets(stylize_state *s, planes **styles, const float *blend, int n);
 status stylize_optimise(stylize_state *s, int iterations);
 double stylize_eval(stylize_state *s);   /* the loss at x, no gradient; parts in s->last */
+/* L_temporal (stylize.h): sum m (x - prior)^2 / numel(x), a scalar; x, prior (1, C, H, W),
+ * mask (1, 1, H, W). */
+tensor *stylize_temporal_loss(arena *a, tensor *x, tensor *prior, tensor *mask);
 
 /* stylize_tile.c */
 status stylize_refine_tiles(stylize_state *s, planes *full, const planes *content, int iterations);

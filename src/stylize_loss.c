@@ -134,7 +134,7 @@ status stylize_style_targets(stylize_state *s, planes **styles, const float *ble
     return st;
 }
 
-/* The loss at s->x in arena a; parts (unweighted content, style, tv) in s->last[1..3]. */
+/* The loss at s->x in arena a; parts (unweighted content, style, tv, temporal) in s->last[1..4]. */
 static tensor *loss_at(stylize_state *s, arena *a) {
     const stylize_opts *o = s->o;
     tensor *f[2 * STYLIZE_MAX_LAYERS];
@@ -150,17 +150,27 @@ static tensor *loss_at(stylize_state *s, arena *a) {
     tensor *total = op_add(a, op_add(a, op_mul_scalar(a, content, o->content_weight),
                                      op_mul_scalar(a, style, o->style_weight)),
                            op_mul_scalar(a, tv, o->tv_weight));
+    tensor *temporal = NULL;
+    if (s->prior) {   /* only when the temporal term is on: the default's graph is unchanged */
+        temporal = stylize_temporal_loss(a, s->x, s->prior, s->prior_mask);
+        total = op_add(a, total, op_mul_scalar(a, temporal, o->temporal_weight));
+    }
     if (!total) return NULL;
     s->last[0] = total->data[0];
     s->last[1] = content->data[0];
     s->last[2] = style->data[0];
     s->last[3] = tv->data[0];
+    s->last[4] = temporal ? temporal->data[0] : 0.0;
     return total;
+}
+
+tensor *stylize_temporal_loss(arena *a, tensor *x, tensor *prior, tensor *mask) {
+    return op_mean(a, op_mul(a, op_square(a, op_sub(a, x, prior)), mask), -1, false);
 }
 
 /* The loss is reported as at the start of each iteration (as torch's LBFGS.step returns it):
  * the line search evaluates other points after it. */
-typedef struct closure_ctx { stylize_state *s; status st; bool first; double start[4]; } closure_ctx;
+typedef struct closure_ctx { stylize_state *s; status st; bool first; double start[5]; } closure_ctx;
 
 static float closure(void *user) {
     closure_ctx *c = user;

@@ -8,6 +8,12 @@
  *               the w_l summing to 1 (equal: 1/|S|); with several style images G_l(s) is
  *               their blend sum_k v_k G_l(s_k), sum v_k = 1
  *   L_tv      = mean((x[:, i+1, j] - x[:, i, j])^2) + mean((x[:, i, j+1] - x[:, i, j])^2)
+ * For video (Ruder et al. 2016), a temporal term d L_temporal joins them when temporal_weight
+ * d > 0: with p the prior (the previous frame's output warped into this one, flow.h) and m its
+ * mask (1 where the warp is reliable), both resized to x, over the C planes x has:
+ *   L_temporal = sum_{c,i,j} m[i, j] (x[c, i, j] - p[c, i, j])^2 / (C H W)
+ * (the luminance of p where the network sees luminance). Initialise x from the prior too
+ * (init STYLIZE_INIT_IMAGE, init_image = the prior). Not with tiles.
  * Normalising by the targets keeps the weights meaningful whatever the network's weights.
  *
  * The network (stylize_net) is VGG-19: real weights from a file (torchvision's .pth or a
@@ -90,6 +96,7 @@ typedef struct stylize_progress {
     int level, levels;             /* multires level (0 = coarsest) */
     int tile, tiles;               /* tile being refined (tiles 0 when not tiling) */
     double loss, content, style, tv;   /* weighted total and the unweighted terms */
+    double temporal;                   /* unweighted temporal term (0 when off) */
     double seconds;                /* since the start */
     const struct stylize_state *state;  /* for stylize_snapshot */
 } stylize_progress;
@@ -118,6 +125,10 @@ typedef struct stylize_opts {
     int tile_iterations;        /* per tile: 0 means iterations / 2 */
     stylize_callback callback;  /* may be NULL */
     void *user;
+    /* the temporal term (above); off unless temporal_weight > 0 */
+    float temporal_weight;      /* 0 */
+    const image *prior;         /* the warped previous output (RGB), any size (resized) */
+    const float *prior_mask;    /* (prior->h, prior->w) in [0, 1], or NULL: all reliable */
 } stylize_opts;
 
 /* Defaults: the built-in network gets the settings that suit it (see stylize.c); real
@@ -140,6 +151,7 @@ vgg_pool stylize_default_pool(bool builtin);
 typedef struct stylize_result {
     double first_loss, loss;    /* weighted total at the first and last evaluation */
     double content, style, tv;  /* the last evaluation's unweighted terms */
+    double temporal;            /* and the temporal term's (0 when off) */
     int iterations;             /* iterations run in all */
     double seconds;
 } stylize_result;

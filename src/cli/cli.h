@@ -25,5 +25,11 @@ typedef struct stylize_fast_args {
     int size, tile, quality;     /* size 0: the photo's; tile 0: the default */
 } stylize_fast_args;
 int stylize_fast(const stylize_fast_args *a);
+/* A fast network's style weights (S) from --mix SPEC, else the -s names (an equal blend),
+ * else its first style. false with one line on stderr (naming cmd) on a bad name or mix. */
+struct stylenet;
+bool stylize_fast_mix(const char *cmd, const struct stylenet *m, const char *spec, const char *const *styles,
+                      int nstyles, float *mix);
+int cmd_video(int argc, char **argv);
 
 #endif

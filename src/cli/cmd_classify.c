@@ -14,6 +14,7 @@
 #include "atelier/dataset.h"
 #include "atelier/featnet.h"
 #include "atelier/safetensors.h"
+#include "atelier/sha256.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
@@ -219,9 +220,9 @@ static bool net_hash(const char *spec, const char *models_dir, char out[65]) {
     for (int i = 0; ok && i < n; i++) {
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        ok = names[i] && file_sha256(path, all + 64 * i);
+        ok = names[i] && sha256_file(path, all + 64 * i);
     }
-    if (ok) mem_sha256(all, (size_t)64 * n, out);
+    if (ok) sha256_hex(all, (size_t)64 * n, out);
     for (int i = 0; i < n; i++) free(names[i]);
     free(all);
     return ok;

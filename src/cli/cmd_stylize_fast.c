@@ -31,6 +31,22 @@ static bool on_tile(int done, int total, void *user) {
     return true;
 }
 
+bool stylize_fast_mix(const char *cmd, const stylenet *m, const char *spec, const char *const *styles, int nstyles,
+                      float *mix) {
+    /* the style: --mix, or the -s names (equal weights), or the first */
+    for (int s = 0; s < m->nstyles; s++) mix[s] = 0;
+    if (spec) {
+        if (stylenet_parse_mix(m, spec, mix) != STATUS_OK) { fprintf(stderr, "atelier %s: --mix: %s\n", cmd, error_message()); return false; }
+    } else if (nstyles) {
+        for (int k = 0; k < nstyles; k++) {
+            int s = stylenet_style_index(m, styles[k]);
+            if (s < 0) { fprintf(stderr, "atelier %s: --style: %s\n", cmd, error_message()); return false; }
+            mix[s] += 1.0f / nstyles;
+        }
+    } else mix[0] = 1.0f;
+    return true;
+}
+
 int stylize_fast(const stylize_fast_args *a) {
     stylenet *m = NULL;
     image *photo = NULL, *out = NULL;
@@ -39,17 +55,8 @@ int stylize_fast(const stylize_fast_args *a) {
     double t0 = now();
     if (!(m = stylenet_load(a->model))) { fprintf(stderr, "atelier %s: --model %s\n", CMD, error_message()); return 1; }
     if (!(mix = calloc((size_t)m->nstyles, sizeof(float)))) { fprintf(stderr, "atelier %s: out of memory\n", CMD); goto done; }
-    /* the style: --mix, or the -s names (equal weights), or the first */
     char mixdesc[1024] = "";
-    if (a->mix) {
-        if (stylenet_parse_mix(m, a->mix, mix) != STATUS_OK) { fprintf(stderr, "atelier %s: --mix: %s\n", CMD, error_message()); goto done; }
-    } else if (a->nstyles) {
-        for (int k = 0; k < a->nstyles; k++) {
-            int s = stylenet_style_index(m, a->styles[k]);
-            if (s < 0) { fprintf(stderr, "atelier %s: --style: %s\n", CMD, error_message()); goto done; }
-            mix[s] += 1.0f / a->nstyles;
-        }
-    } else mix[0] = 1.0f;
+    if (!stylize_fast_mix(CMD, m, a->mix, a->styles, a->nstyles, mix)) goto done;
     for (int s = 0, n = 0; s < m->nstyles; s++)
         if (mix[s] > 0 && n < (int)sizeof mixdesc - 80)
             n += snprintf(mixdesc + n, sizeof mixdesc - (size_t)n, "%s\"%s\": %g", n ? ", " : "", m->names[s], mix[s]);

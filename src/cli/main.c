@@ -10,6 +10,7 @@ typedef struct command { const char *name; int (*run)(int, char **); const char 
 static const command COMMANDS[] = {
     {"demo", cmd_demo, "a small demonstration of the engine: train a conv net, save and reload it"},
     {"stylize", cmd_stylize, "paint a photo in the style of a painting (neural style transfer)"},
+    {"video", cmd_video, "stylise a video that does not flicker (fast networks or optimisation, optical flow)"},
     {"style-net", cmd_style_net, "train fast style networks (a painting in a second; many styles in one)"},
     {"gan", cmd_gan, "train a GAN on an artist's works; sample, interpolate, evaluate"},
     {"classify", cmd_classify, "train image classifiers (an AI-art detector); print an image's class probabilities"},
