@@ -13,6 +13,7 @@ static const command COMMANDS[] = {
     {"style-net", cmd_style_net, "train fast style networks (a painting in a second; many styles in one)"},
     {"gan", cmd_gan, "train a GAN on an artist's works; sample, interpolate, evaluate"},
     {"serve", cmd_serve, "the web service: a page and a JSON API for style transfer jobs"},
+    {"lab", cmd_lab, "GAN Lab on this engine: watch a 2-D GAN learn in the browser"},
     {"models", cmd_models, "the feature networks installed (trained InceptionV3, MobileNetV2), and their layers"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
 };

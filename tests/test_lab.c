@@ -1,0 +1,155 @@
+/* test_lab.c: the GAN lab's library (lab.h): it trains the ring with the engine and the
+ * fakes come to the ring; the collapse preset collapses and raises the alarm; step mode
+ * moves D or G alone; settings from JSON with one-line reasons; the state as JSON. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "atelier/lab.h"
+#include "harness.h"
+#include "../src/json.h"
+
+static bool on_ref(void) { return strcmp(backend_current()->name, "ref") == 0; }
+
+/* Mean distance of the shown fakes to the ring's circle (radius 0.3 around the centre). */
+static double ring_distance(const char *state) {
+    json_error err;
+    json_value *v = json_parse(state, strlen(state), &err);
+    const json_value *f = v ? json_get(v, "fake") : NULL;
+    double sum = 0;
+    int n = f ? f->count / 2 : 0;
+    for (int i = 0; i < n; i++)
+        sum += fabs(hypot(f->items[2 * i].number - 0.5, f->items[2 * i + 1].number - 0.5) - 0.3);
+    json_free(v);
+    return n ? sum / n : NAN;
+}
+
+static void test_ring_learned(void) {
+    int iters = on_ref() ? 300 : 2000;   /* the reference backend is ~20x slower */
+    lab_settings s = lab_defaults();
+    lab *l = lab_new(&s);
+    CHECK(l != NULL);
+    if (!l) return;
+    lab_measures m0, m1;
+    char *st0 = lab_state_json(l);
+    CHECK(lab_measure(l, &m0) == STATUS_OK);
+    CHECK(lab_step(l, LAB_STEP_BOTH, iters) == STATUS_OK);
+    CHECK(lab_measure(l, &m1) == STATUS_OK);
+    char *st1 = lab_state_json(l);
+    double r0 = st0 ? ring_distance(st0) : NAN, r1 = st1 ? ring_distance(st1) : NAN;
+    printf("# ring, %d iterations: distance to the ring %.4f -> %.4f, to the nearest real %.4f -> %.4f, "
+           "JS %.3f -> %.3f, KL %.3f -> %.3f, modes %d -> %d of 8, diversity %.2f\n", iters, r0, r1,
+           m0.fake_to_real, m1.fake_to_real, m0.js, m1.js, m0.kl, m1.kl, m0.modes_covered, m1.modes_covered,
+           m1.diversity_ratio);
+    CHECK_MSG(r1 < 0.5 * r0, "distance to the ring %.4f -> %.4f", r0, r1);
+    if (on_ref()) { free(st0); free(st1); lab_free(l); return; }  /* the ring is learnt later */
+    CHECK_MSG(r1 < 0.03 && m1.fake_to_real < 0.03, "distance to the ring %.4f, to the nearest real %.4f", r1, m1.fake_to_real);
+    CHECK_MSG(m1.js < 0.5 * m0.js, "JS %.3f -> %.3f", m0.js, m1.js);
+    CHECK_MSG(m1.modes_covered >= 7 && m1.modes == 8, "%d modes of %d", m1.modes_covered, m1.modes);
+    CHECK(!m1.collapse);
+    free(st0);
+    free(st1);
+    lab_free(l);
+}
+
+static void test_collapse_preset(void) {
+    if (on_ref()) { test_skip("the collapse takes ~1000 wide iterations: the cpu run checks it"); return; }
+    lab_settings s;
+    CHECK(lab_preset("collapse", &s) == STATUS_OK);
+    lab *l = lab_new(&s);
+    CHECK(l != NULL);
+    if (!l) return;
+    lab_measures m;
+    CHECK(lab_step(l, LAB_STEP_BOTH, 1200) == STATUS_OK);
+    CHECK(lab_measure(l, &m) == STATUS_OK);
+    printf("# collapse preset, 1200 iterations: modes %d of 8, diversity %.2f, alarm %d\n", m.modes_covered,
+           m.diversity_ratio, m.collapse);
+    CHECK_MSG(m.collapse && m.modes_covered <= 3, "modes %d, diversity %.2f", m.modes_covered, m.diversity_ratio);
+    lab_free(l);
+}
+
+/* The fakes (first n numbers of "fake") and the heat map of a state. */
+static void state_arrays(lab *l, float *fake, float *heat) {
+    char *st = lab_state_json(l);
+    json_error err;
+    json_value *v = st ? json_parse(st, strlen(st), &err) : NULL;
+    const json_value *f = v ? json_get(v, "fake") : NULL, *h = v ? json_get(v, "heat") : NULL;
+    CHECK(f && f->count == 2 * LAB_SHOW && h && h->count == LAB_GRID * LAB_GRID);
+    for (int i = 0; f && i < f->count; i++) fake[i] = (float)f->items[i].number;
+    for (int i = 0; h && i < h->count; i++) heat[i] = (float)h->items[i].number;
+    json_free(v);
+    free(st);
+}
+
+static double max_diff(const float *a, const float *b, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
+    return m;
+}
+
+static void test_step_mode(void) {
+    lab_settings s = lab_defaults();
+    lab *l = lab_new(&s);
+    CHECK(l != NULL);
+    if (!l) return;
+    static float f0[2 * LAB_SHOW], h0[LAB_GRID * LAB_GRID], f1[2 * LAB_SHOW], h1[LAB_GRID * LAB_GRID];
+    state_arrays(l, f0, h0);
+    CHECK(lab_step(l, LAB_STEP_D, 1) == STATUS_OK);           /* D moves, G stays */
+    state_arrays(l, f1, h1);
+    CHECK(max_diff(f0, f1, 2 * LAB_SHOW) == 0 && max_diff(h0, h1, LAB_GRID * LAB_GRID) > 1e-4);
+    CHECK(lab_step(l, LAB_STEP_G, 1) == STATUS_OK);           /* G moves, D stays */
+    state_arrays(l, f0, h0);
+    CHECK(max_diff(f0, f1, 2 * LAB_SHOW) > 1e-5 && max_diff(h0, h1, LAB_GRID * LAB_GRID) == 0);
+    CHECK(lab_iterations(l) == 2);
+    lab_free(l);
+}
+
+static void test_settings(void) {
+    lab_settings s = lab_defaults();
+    const char *good = "{\"dist\":\"drawn\",\"points\":[[0.1,0.2],[0.5,0.5],[0.9,0.1]],\"loss\":\"least-squares\","
+                       "\"g_layers\":4,\"g_units\":[5,6],\"optimizer\":\"sgd\",\"noise\":\"uniform\",\"noise_dim\":1}";
+    CHECK(lab_settings_from_json(good, strlen(good), &s) == STATUS_OK);
+    CHECK(s.dist == LAB_DIST_DRAWN && s.npoints == 3 && s.loss == GAN_LOSS_LSGAN && s.g_layers == 4);
+    CHECK(s.g_units[0] == 5 && s.g_units[1] == 6 && s.g_units[3] == 6 && s.opt == GAN_OPT_SGD && s.noise_dim == 1);
+    lab *l = lab_new(&s);                  /* every new choice trains */
+    CHECK(l && lab_step(l, LAB_STEP_BOTH, 20) == STATUS_OK);
+    lab_free(l);
+    static const char *const bad[][2] = {
+        {"{\"g_layers\":6}", "g_layers"}, {"{\"d_units\":101}", "d_units"}, {"{\"noise_dim\":3}", "noise_dim"},
+        {"{\"loss\":\"kl\"}", "loss"}, {"{\"lr_d\":0}", "lr_d"}, {"{\"k_g\":0}", "k_g"}, {"{\"batch\":4}", "batch"},
+        {"{\"dist\":\"moon\"}", "dist"}, {"{\"points\":[[2,0]]}", "points"}, {"{\"colour\":1}", "colour"},
+        {"[1]", "object"}, {"{\"dist\":\"drawn\",\"points\":[[0.5,0.5]]}", "points"}, {"{\"preset\":\"x\"}", "preset"},
+        {"{\"optimizer\":\"rmsprop\"}", "optimizer"}, {"{\"lr_g\":\"fast\"}", "lr_g"}, {"{", "JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lab_settings t = lab_defaults();
+        status st = lab_settings_from_json(bad[i][0], strlen(bad[i][0]), &t);
+        CHECK_MSG(st == STATUS_ARG && strstr(error_message(), bad[i][1]) && !strchr(error_message(), '\n'),
+                  "%s: %s", bad[i][0], error_message());
+        CHECK(memcmp(&t, &(lab_settings){0}, 0) == 0 && t.g_layers == 2);   /* untouched */
+        error_clear();
+    }
+}
+
+/* Learning rates change on the fly; a new architecture starts afresh. */
+static void test_set_live(void) {
+    lab_settings s = lab_defaults();
+    lab *l = lab_new(&s);
+    CHECK(l && lab_step(l, LAB_STEP_BOTH, 5) == STATUS_OK);
+    if (!l) return;
+    s.lr_d = 0.01f;
+    s.k_d = 2;
+    CHECK(lab_set(l, &s) == STATUS_OK && lab_iterations(l) == 5);
+    s.d_layers = 1;
+    CHECK(lab_set(l, &s) == STATUS_OK && lab_iterations(l) == 0);
+    CHECK(lab_reset(l) == STATUS_OK && lab_iterations(l) == 0);
+    lab_free(l);
+}
+
+int main(void) {
+    RUN(test_ring_learned);
+    RUN(test_collapse_preset);
+    RUN(test_step_mode);
+    RUN(test_settings);
+    RUN(test_set_live);
+    return test_finish();
+}
