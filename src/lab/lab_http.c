@@ -12,7 +12,7 @@
  *   GET    /api/labs/ID              the lab: {"id", "running", "slow", "error", "state"}
  *   POST   /api/labs/ID/step         {"n": 1..1000, "what": "both" | "d" | "g"} (pauses)
  *   POST   /api/labs/ID/play         {"slow": false}
- *   POST   /api/labs/ID/pause
+ *   POST   /api/labs/ID/pause                                  (the state where it stopped)
  *   POST   /api/labs/ID/settings     settings (lab_settings_from_json) -> the lab, or 400
  *   POST   /api/labs/ID/reset
  *   DELETE /api/labs/ID              -> 204
@@ -39,7 +39,7 @@
 extern const unsigned char atelier_lab_page_data[];
 extern const unsigned long long atelier_lab_page_size;
 
-typedef enum { CMD_NONE, CMD_STEP, CMD_SETTINGS, CMD_RESET } cmd_kind;
+typedef enum { CMD_NONE, CMD_STEP, CMD_SETTINGS, CMD_RESET, CMD_STATE } cmd_kind;   /* STATE: a fresh state */
 
 typedef struct slot {
     bool used, busy, closing;    /* busy: the scheduler works on it outside the lock */
@@ -120,6 +120,7 @@ static bool work(lab_server *srv, slot *s, cmd_kind cmd, const lab_settings *set
     if (cmd == CMD_SETTINGS) st = lab_set(s->l, set);
     else if (cmd == CMD_RESET) st = lab_reset(s->l);
     else if (cmd == CMD_STEP) st = lab_step(s->l, kind, n);
+    else if (cmd == CMD_STATE) fresh = s->since_state > 0;
     else {
         int k = slow ? 1 : SLICE;
         st = lab_step(s->l, LAB_STEP_BOTH, k);
@@ -388,7 +389,10 @@ static enum MHD_Result api_lab(lab_server *srv, struct MHD_Connection *c, reques
         ok = answer(c, r, MHD_HTTP_NO_CONTENT, "application/json", "", 0, MHD_RESPMEM_PERSISTENT);
     } else if (!is_post || !what[0]) ok = answer_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here");
     else if (!strcmp(what, "play")) { s->running = true; s->slow = slow; s->next_at = 0; pthread_cond_signal(&srv->wake); ok = answer_lab(c, r, s, MHD_HTTP_OK); }
-    else if (!strcmp(what, "pause")) { s->running = false; ok = answer_lab(c, r, s, MHD_HTTP_OK); }
+    else if (!strcmp(what, "pause")) {      /* the state of where it stopped */
+        s->running = false;
+        ok = command(srv, s, CMD_STATE) ? answer_lab(c, r, s, MHD_HTTP_OK) : answer_error(c, r, MHD_HTTP_SERVICE_UNAVAILABLE, "the lab closed");
+    }
     else if (!strcmp(what, "step") || !strcmp(what, "reset") || !strcmp(what, "settings")) {
         if (!strcmp(what, "settings")) {
             /* the settings change only by a command: wait for the one in flight */
@@ -418,6 +422,7 @@ static enum MHD_Result route(lab_server *srv, struct MHD_Connection *c, request 
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     if (!strcmp(url, "/") || !strcmp(url, "/index.html") || !strcmp(url, "/lab"))
         return get ? answer_page(c, r) : answer_error(c, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here (GET)");
+    if (!strcmp(url, "/favicon.ico")) return answer(c, r, MHD_HTTP_NO_CONTENT, "image/x-icon", "", 0, MHD_RESPMEM_PERSISTENT);
     if (!strcmp(url, "/healthz")) return answer_json(c, r, MHD_HTTP_OK, "{\"status\": \"ok\"}\n");
     if (r->too_big) {
         char msg[80];
