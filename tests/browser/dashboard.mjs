@@ -47,7 +47,7 @@ async function watch(page, o) {
   if (pixels1 === pixels0) problems.push('the loss chart did not change');
   await page.waitForFunction(() => { const i = document.querySelector('#grid-box img'); return i && i.complete && i.naturalWidth > 0; },
                              null, { timeout: ms });
-  if (o.wantKid) await page.waitForFunction(() => Number(document.querySelector('#c-kid').dataset.points || 0) >= 1, null, { timeout: ms });
+  if (Number(o.wantKid)) await page.waitForFunction(() => Number(document.querySelector('#c-kid').dataset.points || 0) >= 1, null, { timeout: ms });
   const phase = await page.$eval('#pill', (e) => e.dataset.phase);
   if (phase !== 'training' && phase !== 'finished') problems.push(`the page says the run is "${phase}"`);
   if (problems.length) throw new Error(problems.join('; '));
