@@ -53,6 +53,10 @@
  *   if (!js || !strstr(js, "\"step\": 3,") || !strstr(js, "\"grid\": {\"version\": 1")) return 1;
  *   printf("%.60s...\n", js);
  *   free(js);
+ *   size_t n = 0;
+ *   unsigned char *png = dashboard_grid_png(d, &n);   // what GET /api/grid.png answers
+ *   if (!png || n < 8 || memcmp(png + 1, "PNG", 3)) return 1;
+ *   free(png);
  *   arena_free(a);
  *   dashboard_stop(d);
  * EXAMPLE_END
