@@ -91,7 +91,8 @@ int dashboard_port(const dashboard *d);
 void dashboard_stop(dashboard *d);
 
 /* What the run is: config_json (gan_config_json's, copied; may be NULL), the step it
- * starts from and the step it ends at. */
+ * starts from and the step it ends at. Steps published before it (a resumed run's history,
+ * from its log) are kept in the charts; the speed counts only the steps after it. */
 void dashboard_set_run(dashboard *d, const char *config_json, int64_t start_step, int64_t total_steps);
 /* Step `step` is done after `seconds` of this run (wall clock, from its start). */
 void dashboard_publish_step(dashboard *d, int64_t step, const gan_stats *st, double seconds);

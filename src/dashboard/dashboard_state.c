@@ -91,6 +91,8 @@ void dashboard_set_run(dashboard *d, const char *config_json, int64_t start_step
     d->st.config = copy;
     d->st.start_step = d->st.step = start_step;
     d->st.total_steps = total_steps;
+    d->st.seconds = 0;   /* the speed is this run's: a resumed run's history came before */
+    d->st.rate_n = d->st.rate_head = 0;
     pthread_mutex_unlock(&d->mu);
     free(old);
 }
