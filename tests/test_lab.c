@@ -7,6 +7,7 @@
 #include "atelier/lab.h"
 #include "harness.h"
 #include "../src/json.h"
+#include "../src/lab/lab_internal.h"
 
 static bool on_ref(void) { return strcmp(backend_current()->name, "ref") == 0; }
 
@@ -52,16 +53,16 @@ static void test_ring_learned(void) {
 }
 
 static void test_collapse_preset(void) {
-    if (on_ref()) { test_skip("the collapse takes ~1000 wide iterations: the cpu run checks it"); return; }
+    if (on_ref()) { test_skip("the collapse takes 500 wide iterations: the cpu run checks it"); return; }
     lab_settings s;
     CHECK(lab_preset("collapse", &s) == STATUS_OK);
     lab *l = lab_new(&s);
     CHECK(l != NULL);
     if (!l) return;
     lab_measures m;
-    CHECK(lab_step(l, LAB_STEP_BOTH, 1200) == STATUS_OK);
+    CHECK(lab_step(l, LAB_STEP_BOTH, 500) == STATUS_OK);
     CHECK(lab_measure(l, &m) == STATUS_OK);
-    printf("# collapse preset, 1200 iterations: modes %d of 8, diversity %.2f, alarm %d\n", m.modes_covered,
+    printf("# collapse preset, 500 iterations: modes %d of 8, diversity %.2f, alarm %d\n", m.modes_covered,
            m.diversity_ratio, m.collapse);
     CHECK_MSG(m.collapse && m.modes_covered <= 3, "modes %d, diversity %.2f", m.modes_covered, m.diversity_ratio);
     lab_free(l);
@@ -145,11 +146,44 @@ static void test_set_live(void) {
     lab_free(l);
 }
 
+/* A gan with the lab's choices (layers, widths, uniform noise, SGD, least squares, g_steps)
+ * saved as a checkpoint comes back the same: it goes on exactly as without the save. */
+static void test_checkpoint_keeps_lab_choices(void) {
+    lab_settings s = lab_defaults();
+    s.g_layers = 1; s.d_layers = 4; s.g_units[0] = 7; s.d_units[2] = 3;
+    s.noise = GAN_NOISE_UNIFORM; s.noise_dim = 1; s.opt = GAN_OPT_SGD; s.loss = GAN_LOSS_LSGAN; s.k_g = 2;
+    lab *l = lab_new(&s);
+    CHECK(l != NULL);
+    if (!l) return;
+    CHECK(lab_step(l, LAB_STEP_BOTH, 3) == STATUS_OK);
+    char path[512];
+    test_make_dir();
+    snprintf(path, sizeof path, "%s/lab.safetensors", test_dir);
+    CHECK(gan_save_checkpoint(l->g, path) == STATUS_OK);
+    gan *g = gan_load_checkpoint(path);
+    CHECK_MSG(g != NULL, "%s", error_message());
+    if (g) {
+        const gan_config *a = gan_get_config(l->g), *b = gan_get_config(g);
+        CHECK(b->g_hidden == 1 && b->d_hidden == 4 && b->g_units[0] == 7 && b->d_units[2] == 3 && b->d_units[3] == 64);
+        CHECK(b->noise == GAN_NOISE_UNIFORM && b->opt == GAN_OPT_SGD && b->loss == GAN_LOSS_LSGAN && b->g_steps == 2 && b->z_dim == 1);
+        CHECK(a->g_steps == b->g_steps);
+        arena *ar = arena_new(1 << 16);
+        tensor *x = gan_sample(l->g, ar, 5, 0, 8), *y = gan_sample(g, ar, 5, 0, 8);
+        CHECK(x && y && x->shape[0] == 8);
+        if (x && y) CHECK_ARRAY(y->data, x->data, x->numel, 0, 0);
+        arena_free(ar);
+        gan_free(g);
+    }
+    lab_free(l);
+}
+
 int main(void) {
+    backend_set_threads(1);     /* the nets are tiny: threads only cost (atelier lab does the same) */
     RUN(test_ring_learned);
     RUN(test_collapse_preset);
     RUN(test_step_mode);
     RUN(test_settings);
     RUN(test_set_live);
+    RUN(test_checkpoint_keeps_lab_choices);
     return test_finish();
 }
