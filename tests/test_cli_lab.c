@@ -315,8 +315,9 @@ static void test_browser(void) {
     if (!srv_start(&s, "")) { CHECK(false); return; }
     char cmd[1024];
     const char *shots = getenv("ATELIER_LAB_SHOTS");   /* where to keep the screenshots (the README's) */
-    snprintf(cmd, sizeof cmd, "node tests/browser/lab.mjs --url http://127.0.0.1:%d/ --out %s/lab.png --mobile-out %s/lab-390.png",
-             s.port, shots && *shots ? shots : test_dir, shots && *shots ? shots : test_dir);
+    const char *dir = shots && *shots ? shots : test_dir;
+    snprintf(cmd, sizeof cmd, "node tests/browser/lab.mjs --url http://127.0.0.1:%d/ --out %s/lab.png --mobile-out %s/lab-390.png "
+             "--collapse-out %s/collapse.png", s.port, dir, dir, dir);
     int rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 0, "browser test exit %d: %s %s", rc, out, err);
     if (rc == 0) printf("  browser: %.*s\n", (int)strcspn(out, "\n"), out);

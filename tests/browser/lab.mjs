@@ -3,10 +3,11 @@
 // closer to the ring (on the states the page received), uses step mode (D alone moves the
 // heat map, not the fakes; G moves the fakes), draws a distribution with the mouse and
 // trains on it, and takes screenshots at desktop size and at 390 px wide (no horizontal
-// overflow). Any request to another origin or script error fails it (exit 1, one line).
+// overflow); plays the "why did it collapse" preset and checks the alarm. Any request to another origin or script error fails it (exit 1, one line).
 //
 //   node tests/browser/lab.mjs --url http://127.0.0.1:8090/ [--out lab.png]
-//     [--mobile-out lab-390.png] [--play-seconds 6] [--chromium /usr/bin/chromium]
+//     [--mobile-out lab-390.png] [--collapse-out collapse.png] [--play-seconds 6]
+//     [--chromium /usr/bin/chromium]
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 
@@ -98,13 +99,25 @@ async function run(page, o, problems) {
   stage = 'await page.waitForFunction(() => window.labTest.state().iteration >= 1';
   await page.waitForFunction(() => window.labTest.state().iteration >= 100, null, { timeout: 30000 });
   await page.click('#play');
-  // the collapse preset can be chosen
+  // "why did it collapse": the ring collapses and the alarm says so, live
+  stage = 'collapse preset';
   await page.selectOption('#preset', 'collapse');
-  stage = 'await page.waitForFunction(() => window.labTest.state().settings.beta1';
-  await page.waitForFunction(() => window.labTest.state().settings.beta1 === 0.9);
+  await page.waitForFunction(() => window.labTest.state().settings.beta1 === 0.9 && window.labTest.state().iteration === 0);
+  await page.click('#play');
+  await page.waitForFunction(() => window.labTest.state().iteration >= 600, null, { timeout: 60000 });
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').getAttribute('aria-label') === 'play');
+  const alarm = await page.textContent('#alarm b');
+  if (alarm !== 'Mode collapse') problems.push(`after the collapse preset the alarm says "${alarm}"`);
+  if (o.collapseOut) await page.screenshot({ path: o.collapseOut, fullPage: true });
+  // back to the default, trained a little (for the phone's screenshot)
+  stage = 'default preset';
   await page.selectOption('#preset', 'default');
-  stage = 'await page.waitForFunction(() => window.labTest.state().settings.beta1';
-  await page.waitForFunction(() => window.labTest.state().settings.beta1 === 0.5);
+  await page.waitForFunction(() => window.labTest.state().settings.beta1 === 0.5 && window.labTest.state().iteration === 0);
+  await page.click('#play');
+  await page.waitForFunction(() => window.labTest.state().iteration >= 1000, null, { timeout: 60000 });
+  await page.click('#play');
+  await page.waitForFunction(() => document.querySelector('#play').getAttribute('aria-label') === 'play');
   return { d0, d1, iterations: s1.iteration, states: n1 - n0 };
 }
 
