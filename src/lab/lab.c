@@ -161,7 +161,9 @@ static gan_config lab_gan_config(const lab_settings *s) {
 static void hist_of(const float *xy, int n, float *h) {
     memset(h, 0, sizeof(float) * LAB_GRID * LAB_GRID);
     for (int i = 0; i < n; i++) {
-        int cx = (int)floorf(xy[2 * i] * LAB_GRID), cy = (int)floorf(xy[2 * i + 1] * LAB_GRID);
+        if (!isfinite(xy[2 * i]) || !isfinite(xy[2 * i + 1])) continue;   /* a diverged G */
+        float fx = fminf(fmaxf(xy[2 * i] * LAB_GRID, -1), LAB_GRID), fy = fminf(fmaxf(xy[2 * i + 1] * LAB_GRID, -1), LAB_GRID);
+        int cx = (int)floorf(fx), cy = (int)floorf(fy);
         cx = cx < 0 ? 0 : cx >= LAB_GRID ? LAB_GRID - 1 : cx;
         cy = cy < 0 ? 0 : cy >= LAB_GRID ? LAB_GRID - 1 : cy;
         h[cy * LAB_GRID + cx] += 1;
@@ -418,12 +420,14 @@ static tensor *manifold(lab *l, int *side) {
     return to_plane(x);
 }
 
+static double fin(double x) { return isfinite(x) ? x : 0; }   /* JSON has no NaN */
+
 static void state_measures(strbuf *b, const lab *l) {
     const lab_measures *m = &l->m;
     sb_printf(b, ",\"measures\":{\"d_loss\":%.5g,\"g_loss\":%.5g,\"kl\":%.5g,\"js\":%.5g,\"fake_to_real\":%.5g,"
                  "\"diversity_ratio\":%.4g,\"modes\":%d,\"modes_covered\":%d,\"collapse\":%s}",
-              isfinite(m->d_loss) ? m->d_loss : 0, isfinite(m->g_loss) ? m->g_loss : 0, m->kl, m->js,
-              m->fake_to_real, m->diversity_ratio, m->modes, m->modes_covered, m->collapse ? "true" : "false");
+              fin(m->d_loss), fin(m->g_loss), fin(m->kl), fin(m->js), fin(m->fake_to_real), fin(m->diversity_ratio),
+              m->modes, m->modes_covered, m->collapse ? "true" : "false");
     sb_printf(b, ",\"history\":{\"iter\":[");
     for (int i = 0; i < l->nhist; i++) sb_printf(b, "%s%lld", i ? "," : "", (long long)l->hist[i].iter);
     const char *names[4] = {"d_loss", "g_loss", "kl", "js"};
@@ -432,7 +436,7 @@ static void state_measures(strbuf *b, const lab *l) {
         for (int i = 0; i < l->nhist; i++) {
             const lab_measures *h = &l->hist[i].m;
             double v = k == 0 ? h->d_loss : k == 1 ? h->g_loss : k == 2 ? h->kl : h->js;
-            sb_printf(b, "%s%.4g", i ? "," : "", isfinite(v) ? v : 0);
+            sb_printf(b, "%s%.4g", i ? "," : "", fin(v));
         }
     }
     sb_printf(b, "]}");

@@ -107,7 +107,10 @@ static int pick(lab_server *srv, double now) {
 static void close_idle(lab_server *srv, double now) {
     for (int i = 0; i < srv->o.max_labs; i++) {
         slot *s = &srv->slots[i];
-        if (s->used && !s->busy && (s->closing || now - s->last_seen > srv->o.idle_close_s)) slot_clear(s);
+        if (s->used && !s->busy && (s->closing || now - s->last_seen > srv->o.idle_close_s)) {
+            slot_clear(s);
+            pthread_cond_broadcast(&srv->done);    /* whoever waited on it */
+        }
     }
 }
 
@@ -314,12 +317,17 @@ static enum MHD_Result api_create(lab_server *srv, struct MHD_Connection *c, req
 
 /* Hands the scheduler a command and waits for it (under the lock). */
 static bool command(lab_server *srv, slot *s, cmd_kind k) {
-    while (s->cmd != CMD_NONE && !srv->stopping) pthread_cond_wait(&srv->done, &srv->mu);
+    char id[33];
+    memcpy(id, s->id, sizeof id);
+#define SAME_LAB (s->used && !s->closing && !strcmp(s->id, id) && !srv->stopping)   /* not closed meanwhile */
+    while (s->cmd != CMD_NONE && SAME_LAB) pthread_cond_wait(&srv->done, &srv->mu);
+    if (!SAME_LAB) return false;
     s->cmd = k;
     uint64_t me = ++s->asked;
     pthread_cond_signal(&srv->wake);
-    while (s->done < me && !srv->stopping && s->used) pthread_cond_wait(&srv->done, &srv->mu);
-    return s->used && s->done >= me;
+    while (s->done < me && SAME_LAB) pthread_cond_wait(&srv->done, &srv->mu);
+    return SAME_LAB && s->done >= me;
+#undef SAME_LAB
 }
 
 static const json_value *body_json(request *r, json_value **root, char *why, size_t n) {
@@ -396,17 +404,21 @@ static enum MHD_Result api_lab(lab_server *srv, struct MHD_Connection *c, reques
     else if (!strcmp(what, "step") || !strcmp(what, "reset") || !strcmp(what, "settings")) {
         if (!strcmp(what, "settings")) {
             /* the settings change only by a command: wait for the one in flight */
-            while ((s->cmd != CMD_NONE || s->done < s->asked) && !srv->stopping && s->used) pthread_cond_wait(&srv->done, &srv->mu);
-            set = s->used && !srv->stopping ? malloc(sizeof *set) : NULL;
+            while ((s->cmd != CMD_NONE || s->done < s->asked) && !srv->stopping && s->used && !s->closing && !strcmp(s->id, id))
+                pthread_cond_wait(&srv->done, &srv->mu);
+            set = s->used && !s->closing && !strcmp(s->id, id) && !srv->stopping ? malloc(sizeof *set) : NULL;
             if (set) *set = *lab_get_settings(s->l);   /* read only by the scheduler: safe while it is not busy with it */
             if (set && lab_settings_from_json(r->body ? r->body : "{}", r->body ? r->n : 2, set) != STATUS_OK) {
                 snprintf(why, sizeof why, "%s", error_message());
                 error_clear();
             }
         }
-        if (why[0] || (!strcmp(what, "settings") && !set)) {
+        if (why[0]) {
             free(set);
-            ok = answer_error(c, r, MHD_HTTP_BAD_REQUEST, why[0] ? why : "out of memory");
+            ok = answer_error(c, r, MHD_HTTP_BAD_REQUEST, why);
+        } else if (!strcmp(what, "settings") && !set) {
+            ok = answer_error(c, r, s->used && !strcmp(s->id, id) ? MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_NOT_FOUND,
+                              s->used && !strcmp(s->id, id) ? "out of memory" : "the lab closed");
         } else {
             if (!strcmp(what, "step")) { s->running = false; s->step_kind = kind; s->step_n = n; }
             if (set) { free(s->settings); s->settings = set; }
