@@ -147,6 +147,39 @@ static void test_set_live(void) {
     lab_free(l);
 }
 
+/* G's arrows: a fake moved a little along its arrow gets a higher D output (G's loss is
+ * decreasing in D(G(z)) for every loss). */
+static void test_gradients_climb_d(void) {
+    lab_settings s = lab_defaults();
+    lab *l = lab_new(&s);
+    CHECK(l && lab_step(l, LAB_STEP_BOTH, 100) == STATUS_OK);
+    if (!l) return;
+    char *st = lab_state_json(l);
+    json_error err;
+    json_value *v = st ? json_parse(st, strlen(st), &err) : NULL;
+    const json_value *f = json_get(v, "fake"), *g = json_get(v, "grad");
+    CHECK(f && g && f->count == 2 * LAB_SHOW && g->count == 2 * LAB_SHOW);
+    arena *a = arena_new(1 << 16);
+    tensor *x0 = tensor_new(a, 2, (int[]){LAB_SHOW, 2}), *x1 = tensor_new(a, 2, (int[]){LAB_SHOW, 2});
+    for (int i = 0; f && g && i < LAB_SHOW; i++) {
+        double gx = g->items[2 * i].number, gy = g->items[2 * i + 1].number, n = hypot(gx, gy) + 1e-30;
+        x0->data[2 * i] = (float)(2 * f->items[2 * i].number - 1);
+        x0->data[2 * i + 1] = (float)(2 * f->items[2 * i + 1].number - 1);
+        x1->data[2 * i] = x0->data[2 * i] + (float)(1e-3 * gx / n);
+        x1->data[2 * i + 1] = x0->data[2 * i + 1] + (float)(1e-3 * gy / n);
+    }
+    bool prev = autograd_set(false);
+    tensor *d0 = gan_d_forward(gan_discriminator(l->g), a, x0, false), *d1 = gan_d_forward(gan_discriminator(l->g), a, x1, false);
+    autograd_set(prev);
+    int up = 0;
+    for (int i = 0; d0 && d1 && i < LAB_SHOW; i++) up += d1->data[i] > d0->data[i];
+    CHECK_MSG(up >= LAB_SHOW * 95 / 100, "%d of %d fakes moved along their arrow got a higher D", up, LAB_SHOW);
+    arena_free(a);
+    json_free(v);
+    free(st);
+    lab_free(l);
+}
+
 /* A gan with the lab's choices (layers, widths, uniform noise, SGD, least squares, g_steps)
  * saved as a checkpoint comes back the same: it goes on exactly as without the save. */
 static void test_checkpoint_keeps_lab_choices(void) {
@@ -183,6 +216,7 @@ int main(void) {
     RUN(test_ring_learned);
     RUN(test_collapse_preset);
     RUN(test_step_mode);
+    RUN(test_gradients_climb_d);
     RUN(test_settings);
     RUN(test_set_live);
     RUN(test_checkpoint_keeps_lab_choices);
