@@ -15,14 +15,15 @@
 gan_config gan_defaults(void) {
     return (gan_config){.arch = GAN_ARCH_DCGAN, .size = 64, .ngf = 64, .ndf = 64, .z_dim = 100,
                         .loss = GAN_LOSS_BCE, .gp = 10, .batch = 64, .lr_g = 2e-4f, .lr_d = 2e-4f,
-                        .beta1 = 0.5f, .beta2 = 0.999f, .d_steps = 1, .seed = 1};
+                        .beta1 = 0.5f, .beta2 = 0.999f, .d_steps = 1, .g_steps = 1, .seed = 1,
+                        .g_hidden = 3, .d_hidden = 3};
 }
 
 static const char *const ARCH_NAMES[] = {"dcgan", "resnet", "mlp"};
-static const char *const LOSS_NAMES[] = {"bce", "hinge", "wgan-gp"};
+static const char *const LOSS_NAMES[] = {"bce", "hinge", "wgan-gp", "least-squares"};
 
 const char *gan_arch_name(gan_arch a) { return (unsigned)a < 3 ? ARCH_NAMES[a] : "?"; }
-const char *gan_loss_name(gan_loss l) { return (unsigned)l < 3 ? LOSS_NAMES[l] : "?"; }
+const char *gan_loss_name(gan_loss l) { return (unsigned)l < 4 ? LOSS_NAMES[l] : "?"; }
 
 status gan_arch_parse(const char *s, gan_arch *out) {
     for (int i = 0; s && i < 3; i++)
@@ -31,9 +32,9 @@ status gan_arch_parse(const char *s, gan_arch *out) {
 }
 
 status gan_loss_parse(const char *s, gan_loss *out) {
-    for (int i = 0; s && i < 3; i++)
+    for (int i = 0; s && i < 4; i++)
         if (strcmp(s, LOSS_NAMES[i]) == 0) { *out = (gan_loss)i; return STATUS_OK; }
-    return error_set(STATUS_ARG, "unknown loss \"%.40s\" (bce, hinge or wgan-gp)", s ? s : "");
+    return error_set(STATUS_ARG, "unknown loss \"%.40s\" (bce, hinge, wgan-gp or least-squares)", s ? s : "");
 }
 
 const char *gan_diffaug_str(unsigned bits, char *buf) {
@@ -75,6 +76,16 @@ static status config_check(const gan_config *c) {
     if (c->z_dim < 1 || c->z_dim > 4096) return error_set(STATUS_ARG, "gan: --z-dim %d must be in 1..4096", c->z_dim);
     if (c->batch < 2 || c->batch > 4096) return error_set(STATUS_ARG, "gan: --batch %d must be in 2..4096", c->batch);
     if (c->d_steps < 1 || c->d_steps > 100) return error_set(STATUS_ARG, "gan: --d-steps %d must be in 1..100", c->d_steps);
+    if (c->g_steps < 1 || c->g_steps > 100) return error_set(STATUS_ARG, "gan: g_steps %d must be in 1..100", c->g_steps);
+    if ((unsigned)c->loss > GAN_LOSS_LSGAN || (unsigned)c->opt > GAN_OPT_SGD || (unsigned)c->noise > GAN_NOISE_UNIFORM)
+        return error_set(STATUS_ARG, "gan: unknown loss, optimiser or noise");
+    if (c->arch != GAN_ARCH_MLP && (c->noise != GAN_NOISE_NORMAL || c->g_hidden != 3 || c->d_hidden != 3))
+        return error_set(STATUS_ARG, "gan: uniform noise and hidden layers are for the mlp arch");
+    if (c->g_hidden < 0 || c->g_hidden > GAN_MLP_MAX_HIDDEN || c->d_hidden < 0 || c->d_hidden > GAN_MLP_MAX_HIDDEN)
+        return error_set(STATUS_ARG, "gan: hidden layers %d (G) and %d (D) must be in 0..%d", c->g_hidden, c->d_hidden, GAN_MLP_MAX_HIDDEN);
+    for (int i = 0; i < GAN_MLP_MAX_HIDDEN; i++)
+        if (c->g_units[i] < 0 || c->g_units[i] > 1024 || c->d_units[i] < 0 || c->d_units[i] > 1024)
+            return error_set(STATUS_ARG, "gan: hidden layer %d has %d (G) and %d (D) units; must be in 1..1024", i, c->g_units[i], c->d_units[i]);
     if (!(c->lr_g > 0 && c->lr_g < 1 && c->lr_d > 0 && c->lr_d < 1))
         return error_set(STATUS_ARG, "gan: learning rates must be in (0, 1)");
     if (!(c->beta1 >= 0 && c->beta1 < 1 && c->beta2 >= 0 && c->beta2 < 1))
@@ -111,7 +122,23 @@ static tensor *normal_rows(arena *a, int n, int d, uint64_t seed_key) {
     return z;
 }
 
+/* n latents of the gan's noise */
+static tensor *noise_rows(const gan *g, arena *a, int n, uint64_t seed_key) {
+    if (g->c.noise == GAN_NOISE_NORMAL) return normal_rows(a, n, g->c.z_dim, seed_key);
+    tensor *z = tensor_new(a, 2, (int[]){n, g->c.z_dim});
+    if (!z) return NULL;
+    rng r = rng_new(seed_key);
+    rng_uniform(&r, z->data, z->numel, -1, 1);
+    return z;
+}
+
+static tensor *latents(arena *a, int nz, gan_noise noise, uint64_t seed, int first, int n);
+
 tensor *gan_latents(arena *a, int nz, uint64_t seed, int first, int n) {
+    return latents(a, nz, GAN_NOISE_NORMAL, seed, first, n);
+}
+
+static tensor *latents(arena *a, int nz, gan_noise noise, uint64_t seed, int first, int n) {
     if (n < 1 || nz < 1 || first < 0) {
         error_set(STATUS_ARG, "gan_latents: n %d, nz %d, first %d", n, nz, first);
         return NULL;
@@ -119,9 +146,14 @@ tensor *gan_latents(arena *a, int nz, uint64_t seed, int first, int n) {
     tensor *z = tensor_new(a, 2, (int[]){n, nz});
     for (int i = 0; z && i < n; i++) {
         rng r = rng_new(key(seed, STREAM_SAMPLE, (uint64_t)(first + i), 0));
-        rng_normal(&r, z->data + (int64_t)i * nz, nz, 0, 1);
+        if (noise == GAN_NOISE_UNIFORM) rng_uniform(&r, z->data + (int64_t)i * nz, nz, -1, 1);
+        else rng_normal(&r, z->data + (int64_t)i * nz, nz, 0, 1);
     }
     return z;
+}
+
+tensor *gan_latents_of(const gan *g, arena *a, uint64_t seed, int first, int n) {
+    return latents(a, g->c.z_dim, g->c.noise, seed, first, n);
 }
 
 void gan_slerp(const float *z0, const float *z1, int nz, float t, float *out) {
@@ -136,6 +168,7 @@ void gan_slerp(const float *z0, const float *z1, int nz, float t, float *out) {
 /* ---- life cycle ---- */
 
 static optim *make_adam(gan *g, gan_net *n, float lr) {
+    if (g->c.opt == GAN_OPT_SGD) return optim_sgd(g->state, n->params.tensors, n->params.n, sgd_defaults(lr));
     adam_opts o = adam_defaults(lr);
     o.beta1 = g->c.beta1;
     o.beta2 = g->c.beta2;
@@ -192,6 +225,18 @@ void gan_free(gan *g) {
 const gan_config *gan_get_config(const gan *g) { return &g->c; }
 int64_t gan_step(const gan *g) { return g->step; }
 gan_net *gan_sampler(gan *g) { return g->c.ema > 0 ? &g->E : &g->G; }
+status gan_set_rates(gan *g, float lr_g, float lr_d, int d_steps, int g_steps) {
+    gan_config c = g->c;
+    c.lr_g = lr_g; c.lr_d = lr_d; c.d_steps = d_steps; c.g_steps = g_steps;
+    if (config_check(&c) != STATUS_OK) return error_status();
+    g->c = c;
+    optim_set_lr(g->og, lr_g);
+    optim_set_lr(g->od, lr_d);
+    return STATUS_OK;
+}
+
+gan_net *gan_discriminator(gan *g) { return &g->D; }
+gan_net *gan_generator(gan *g) { return &g->G; }
 
 /* ---- losses ---- */
 
@@ -200,16 +245,23 @@ static tensor *bce_const(arena *a, tensor *logits, float target) {
     return op_bce_with_logits(a, logits, t);
 }
 
+/* mean (x - target)^2 */
+static tensor *sq_mean(arena *a, tensor *x, float target) {
+    return op_mean(a, op_square(a, op_add_scalar(a, x, -target)), -1, false);
+}
+
 static tensor *d_loss(gan *g, arena *a, tensor *real, tensor *fake) {
     switch (g->c.loss) {
     case GAN_LOSS_BCE: return op_add(a, bce_const(a, real, 1), bce_const(a, fake, 0));
     case GAN_LOSS_HINGE: return op_add(a, op_hinge_loss(a, real, 1), op_hinge_loss(a, fake, -1));
+    case GAN_LOSS_LSGAN: return op_mul_scalar(a, op_add(a, sq_mean(a, real, 1), sq_mean(a, fake, 0)), 0.5f);
     default: return op_sub(a, op_mean(a, fake, -1, false), op_mean(a, real, -1, false));
     }
 }
 
 static tensor *g_loss(gan *g, arena *a, tensor *fake) {
     if (g->c.loss == GAN_LOSS_BCE) return bce_const(a, fake, 1);
+    if (g->c.loss == GAN_LOSS_LSGAN) return op_mul_scalar(a, sq_mean(a, fake, 1), 0.5f);
     return op_neg(a, op_mean(a, fake, -1, false));
 }
 
@@ -303,7 +355,7 @@ static tensor *gp_points(gan *g, arena *a, const tensor *real, const tensor *fak
 /* ---- one step ---- */
 
 static tensor *fake_batch(gan *g, arena *a, int n, uint64_t stream, int k, bool grad) {
-    tensor *z = normal_rows(a, n, g->c.z_dim, key(g->c.seed, stream, (uint64_t)g->step, (uint64_t)k));
+    tensor *z = noise_rows(g, a, n, key(g->c.seed, stream, (uint64_t)g->step, (uint64_t)k));
     bool prev = autograd_set(grad);
     tensor *x = gan_g_forward(&g->G, a, z, true);
     autograd_set(prev);
@@ -433,12 +485,12 @@ static tensor *style_loss(gan *g, arena *a, tensor *fake) {
     return op_div_scalar(a, sum, GAN_STYLE_LAYERS);
 }
 
-static status g_update(gan *g, gan_stats *st) {
+static status g_update(gan *g, int k, gan_stats *st) {
     arena *a = g->work;
     model_params_set_trainable(&g->D.params, false);
     optim_zero_grad(g->og);
-    tensor *fake = fake_batch(g, a, g->c.batch, STREAM_ZG, 0, true);
-    uint64_t aug = ((uint64_t)g->step * 64 + 63) * 2;
+    tensor *fake = fake_batch(g, a, g->c.batch, STREAM_ZG, k, true);
+    uint64_t aug = ((uint64_t)g->step * 64 + 63 - (uint64_t)k) * 2;
     tensor *loss = g_loss(g, a, d_of(g, a, fake, aug, true));
     st->style = 0;
     if (loss && g->have_style && g->c.style_weight > 0) {
@@ -458,6 +510,17 @@ static status g_update(gan *g, gan_stats *st) {
     return STATUS_OK;
 }
 
+/* After the updates of a step: the losses must be finite; the step counts. */
+static status step_done(gan *g, status s, const gan_stats *st, gan_stats *out) {
+    if (s != STATUS_OK) return s;
+    if (!isfinite(st->d_loss) || !isfinite(st->g_loss))
+        return error_set(STATUS_ARG, "gan: the loss became %s at step %lld (D %g, G %g); lower the learning rates",
+                         "non-finite", (long long)g->step, st->d_loss, st->g_loss);
+    g->step++;
+    if (out) *out = *st;
+    return STATUS_OK;
+}
+
 status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out) {
     if (!g || !data) return error_set(STATUS_ARG, "gan_train_step: no gan or no data function");
     gan_stats st = {0};
@@ -466,15 +529,43 @@ status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out) {
         s = d_update(g, data, user, k, &st);
         arena_reset(g->work);
     }
-    if (s == STATUS_OK) s = g_update(g, &st);
+    for (int k = 0; k < g->c.g_steps && s == STATUS_OK; k++) {
+        s = g_update(g, k, &st);
+        arena_reset(g->work);
+    }
+    return step_done(g, s, &st, out);
+}
+
+status gan_train_d(gan *g, gan_data_fn data, void *user, gan_stats *out) {
+    if (!g || !data) return error_set(STATUS_ARG, "gan_train_d: no gan or no data function");
+    gan_stats st = {0};
+    status s = d_update(g, data, user, 0, &st);
     arena_reset(g->work);
-    if (s != STATUS_OK) return s;
-    if (!isfinite(st.d_loss) || !isfinite(st.g_loss))
-        return error_set(STATUS_ARG, "gan: the loss became %s at step %lld (D %g, G %g); lower the learning rates",
-                         "non-finite", (long long)g->step, st.d_loss, st.g_loss);
-    g->step++;
-    if (out) *out = st;
-    return STATUS_OK;
+    return step_done(g, s, &st, out);
+}
+
+status gan_train_g(gan *g, gan_stats *out) {
+    if (!g) return error_set(STATUS_ARG, "gan_train_g: no gan");
+    gan_stats st = {0};
+    status s = g_update(g, 0, &st);
+    arena_reset(g->work);
+    return step_done(g, s, &st, out);
+}
+
+status gan_sample_grad(gan *g, const tensor *x, float *grad) {
+    arena *a = g->work;
+    tensor *xl = x ? tensor_copy(a, x) : NULL;
+    status s = xl ? STATUS_OK : error_status();
+    if (s == STATUS_OK) {
+        tensor_requires_grad(xl);
+        model_params_set_trainable(&g->D.params, false);
+        tensor *loss = op_mul_scalar(a, g_loss(g, a, d_of(g, a, xl, 0, false)), (float)x->shape[0]);
+        s = loss ? tensor_backward(loss) : error_status();
+        model_params_set_trainable(&g->D.params, true);
+        if (s == STATUS_OK) memcpy(grad, tensor_grad(xl), sizeof(float) * (size_t)x->numel);
+    }
+    arena_reset(a);
+    return s;
 }
 
 /* ---- style targets ---- */
@@ -551,7 +642,7 @@ status gan_net_calibrate(gan_net *g, uint64_t seed) {
 }
 
 tensor *gan_net_sample(gan_net *g, arena *a, uint64_t seed, int first, int n) {
-    tensor *z = gan_latents(a, g->nz, seed, first, n);
+    tensor *z = latents(a, g->nz, g->noise, seed, first, n);
     bool prev = autograd_set(false);
     tensor *x = gan_g_forward(g, a, z, false);
     autograd_set(prev);

@@ -60,6 +60,23 @@ static void meta_config(meta *m, const gan_config *c) {
     meta_str(m, "seed", seed);
     meta_num_add(m, "style_weight", c->style_weight);
     if (c->style_net[0]) meta_str(m, "style_net", c->style_net);
+    /* the lab's choices, written only when used (older files read as the defaults) */
+    if (c->g_steps != 1) meta_num_add(m, "g_steps", c->g_steps);
+    if (c->opt == GAN_OPT_SGD) meta_str(m, "optimizer", "sgd");
+    if (c->noise == GAN_NOISE_UNIFORM) meta_str(m, "noise", "uniform");
+    if (c->arch == GAN_ARCH_MLP) {
+        char w[2][64] = {"", ""};
+        for (int net = 0; net < 2; net++) {
+            int n = net ? c->d_hidden : c->g_hidden;
+            const int *u = net ? c->d_units : c->g_units;
+            int width = net ? c->ndf : c->ngf;
+            for (int i = 0; i < n; i++)
+                snprintf(w[net] + strlen(w[net]), sizeof w[net] - strlen(w[net]), "%s%d", i ? "," : "", u[i] > 0 ? u[i] : width);
+            if (!n) strcpy(w[net], "none");
+        }
+        meta_str(m, "g_layers", w[0]);
+        meta_str(m, "d_layers", w[1]);
+    }
 }
 
 static bool meta_num(const safetensors *f, const char *k, double *v) {
@@ -68,6 +85,23 @@ static bool meta_num(const safetensors *f, const char *k, double *v) {
     if (!s || !*s) return false;
     *v = strtod(s, &end);
     return *end == 0;
+}
+
+/* "64,32" (hidden widths) or "none"; absent: the default three of ngf/ndf */
+static status layers_from(const safetensors *f, const char *key, int *n, int *units) {
+    const char *s = safetensors_metadata(f, key);
+    if (!s) return STATUS_OK;
+    *n = 0;
+    if (!strcmp(s, "none")) return STATUS_OK;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 1024 || *n >= GAN_MLP_MAX_HIDDEN || (*end && *end != ','))
+            return error_set(STATUS_FORMAT, "GAN metadata \"%s\" is not a list of up to %d widths", key, GAN_MLP_MAX_HIDDEN);
+        units[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return STATUS_OK;
 }
 
 static status config_from(const safetensors *f, const char *path, gan_config *c) {
@@ -91,6 +125,14 @@ static status config_from(const safetensors *f, const char *path, gan_config *c)
     const char *snet = safetensors_metadata(f, "style_net");   /* absent: the built-in VGG-19 */
     if (snet && strlen(snet) >= sizeof c->style_net) return error_set(STATUS_FORMAT, "%s: style_net too long", path);
     if (snet) snprintf(c->style_net, sizeof c->style_net, "%s", snet);
+    if (layers_from(f, "g_layers", &c->g_hidden, c->g_units) != STATUS_OK ||
+        layers_from(f, "d_layers", &c->d_hidden, c->d_units) != STATUS_OK)
+        return error_set(STATUS_FORMAT, "%s: %s", path, error_message());
+    double gs;
+    if (meta_num(f, "g_steps", &gs)) c->g_steps = (int)gs;
+    const char *opt = safetensors_metadata(f, "optimizer"), *noise = safetensors_metadata(f, "noise");
+    c->opt = opt && !strcmp(opt, "sgd") ? GAN_OPT_SGD : GAN_OPT_ADAM;
+    c->noise = noise && !strcmp(noise, "uniform") ? GAN_NOISE_UNIFORM : GAN_NOISE_NORMAL;
     status st = STATUS_OK;
     c->diffaug = aug && strcmp(aug, "none") != 0 ? diffaug_parse(aug, &st) : 0;
     if (st != STATUS_OK) return st;

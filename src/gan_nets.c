@@ -122,13 +122,16 @@ static void build_resnet(builder *B) {
     linear(B, 1, F << (k - 1), true);
 }
 
-static void build_mlp(builder *B) {
+/* hidden layers of units[i] (0 = the net's width), then the output layer */
+static void build_mlp(builder *B, int hidden, const int *units) {
     gan_net *n = B->n;
-    int F = n->width, in = n->generator ? n->nz : n->size, out = n->generator ? n->size : 1;
-    linear(B, F, in, true);
-    linear(B, F, F, true);
-    linear(B, F, F, true);
-    linear(B, out, F, true);
+    int in = n->generator ? n->nz : n->size, out = n->generator ? n->size : 1;
+    for (int i = 0; i < hidden; i++) {
+        int u = units[i] > 0 ? units[i] : n->width;
+        linear(B, u, in, true);
+        in = u;
+    }
+    linear(B, out, in, true);
 }
 
 status gan_net_init(gan_net *n, arena *params, const gan_config *c, bool generator, uint64_t seed) {
@@ -139,6 +142,7 @@ status gan_net_init(gan_net *n, arena *params, const gan_config *c, bool generat
     n->nc = 3;
     n->bn_momentum = 0.1f;
     n->nz = c->z_dim;
+    n->noise = c->noise;
     n->width = generator ? c->ngf : c->ndf;
     bool penalty = c->r1 > 0 || c->loss == GAN_LOSS_WGAN_GP;
     n->sn = !generator && c->spectral_norm;
@@ -148,7 +152,8 @@ status gan_net_init(gan_net *n, arena *params, const gan_config *c, bool generat
     builder B = {n, params, rng_new(seed), true};
     if (c->arch == GAN_ARCH_DCGAN) build_dcgan(&B);
     else if (c->arch == GAN_ARCH_RESNET) build_resnet(&B);
-    else build_mlp(&B);
+    else if (generator) build_mlp(&B, c->g_hidden, c->g_units);
+    else build_mlp(&B, c->d_hidden, c->d_units);
     if (!B.ok) return error_status() != STATUS_OK ? error_status()
                       : error_set(STATUS_ARG, "gan: network too deep for size %d", c->size);
     return STATUS_OK;
@@ -231,9 +236,9 @@ static tensor *resnet_disc(gan_net *n, arena *a, tensor *x, bool training) {
 
 static tensor *mlp(gan_net *n, arena *a, tensor *x, bool training) {
     tensor *h = x;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n->nw; i++) {
         h = op_linear(a, h, W(n, a, i, training), n->b[i]);
-        if (i < 3) h = n->generator ? op_relu(a, h) : op_leaky_relu(a, h, 0.2f);
+        if (i < n->nw - 1) h = n->generator ? op_relu(a, h) : op_leaky_relu(a, h, 0.2f);
     }
     if (!n->generator && h) h = tensor_reshape(a, h, 1, (int[]){h->shape[0]});
     return h;

@@ -30,8 +30,14 @@
  *           nearest 2x, conv3x3, BN, ReLU, conv3x3; shortcut up + conv1x1), BN, ReLU,
  *           conv3x3, tanh. D: k down-blocks (ReLU, conv3x3, ReLU, conv3x3, avg-pool 2;
  *           shortcut conv1x1 + pool), ReLU, sum over space, linear.
- *   mlp     for 2-D toy data (size is the data dimension): three hidden layers of F units,
- *           ReLU in G, leaky ReLU 0.2 in D.
+ *   mlp     for 2-D toy data (size is the data dimension): g_hidden (d_hidden) hidden layers
+ *           (0-5; 3 by default) of g_units[i] (d_units[i]) units (0 = F), ReLU in G, leaky
+ *           ReLU 0.2 in D. Its latents may be uniform in [-1, 1] instead of N(0, I).
+ *
+ * Losses as above, and least-squares (Mao et al. 2017, least squares):
+ *           D: (D(x) - 1)^2 / 2 + D(G(z))^2 / 2;  G: (D(G(z)) - 1)^2 / 2.
+ * One step is d_steps D updates, then g_steps G updates; gan_train_d and gan_train_g do
+ * one update of either alone (step by step, as the lab's step mode does).
  *
  * Determinism: every random draw of step t (latents, augmentation, interpolation weights)
  * is a pure function of (seed, t), and the data function is given t, so k steps, a
@@ -79,7 +85,10 @@
 #include "atelier/tensor.h"
 
 typedef enum { GAN_ARCH_DCGAN, GAN_ARCH_RESNET, GAN_ARCH_MLP } gan_arch;
-typedef enum { GAN_LOSS_BCE, GAN_LOSS_HINGE, GAN_LOSS_WGAN_GP } gan_loss;
+typedef enum { GAN_LOSS_BCE, GAN_LOSS_HINGE, GAN_LOSS_WGAN_GP, GAN_LOSS_LSGAN } gan_loss;
+typedef enum { GAN_NOISE_NORMAL, GAN_NOISE_UNIFORM } gan_noise;   /* N(0, I); U[-1, 1] */
+typedef enum { GAN_OPT_ADAM, GAN_OPT_SGD } gan_opt;
+#define GAN_MLP_MAX_HIDDEN 5
 
 typedef struct gan_config {
     gan_arch arch;          /* dcgan */
@@ -96,7 +105,13 @@ typedef struct gan_config {
     int batch;              /* 64 */
     float lr_g, lr_d;       /* 2e-4, 2e-4 */
     float beta1, beta2;     /* 0.5, 0.999 */
-    int d_steps;            /* D updates per G update; 1 */
+    int d_steps;            /* D updates per step; 1 */
+    int g_steps;            /* G updates per step (after the D updates); 1 */
+    gan_opt opt;            /* adam (beta1, beta2) or plain SGD; adam */
+    gan_noise noise;        /* the latents' distribution; normal (uniform: mlp only) */
+    int g_hidden, d_hidden; /* mlp: hidden layers of G and D, 0..5; 3 */
+    int g_units[GAN_MLP_MAX_HIDDEN], d_units[GAN_MLP_MAX_HIDDEN];  /* mlp: their widths,
+                               1..1024; 0 = ngf (ndf) */
     uint64_t seed;          /* 1 */
     float style_weight;     /* Gram style loss for G; 0 = off (needs gan_set_style) */
     char style_net[64];     /* its feature network (featnet.h): "" = the built-in VGG-19,
@@ -107,7 +122,7 @@ gan_config gan_defaults(void);
 const char *gan_arch_name(gan_arch a);
 const char *gan_loss_name(gan_loss l);
 status gan_arch_parse(const char *s, gan_arch *out);
-status gan_loss_parse(const char *s, gan_loss *out);
+status gan_loss_parse(const char *s, gan_loss *out);     /* bce, hinge, wgan-gp, least-squares */
 /* The config as one line of JSON (for logs, metadata); malloc'd. */
 char *gan_config_json(const gan_config *c);
 
@@ -117,6 +132,7 @@ typedef struct gan_net {
     bool generator, bn, sn;
     int size, nc, nz, width, depth;      /* depth k = log2(size / 4) */
     float bn_momentum;                   /* 0.1, as torch */
+    gan_noise noise;                     /* G: its latents' distribution */
     int nw;                              /* conv / linear weights in forward order */
     tensor *w[40], *b[40];               /* b[i] NULL when the layer has no bias */
     spectral_norm *snw[40];              /* when sn */
@@ -152,6 +168,21 @@ int64_t gan_step(const gan *g);        /* steps done */
  * relu3_1 of the built-in VGG-19 over images (M, 3, S, S) in [-1, 1]. */
 status gan_set_style(gan *g, const tensor *images);
 status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out);
+/* One D update alone (its data and latents those of update 0 of the current step), or one
+ * G update alone; each then counts as a step. out gets the losses of that update (the
+ * other's fields 0). */
+status gan_train_d(gan *g, gan_data_fn data, void *user, gan_stats *out);
+status gan_train_g(gan *g, gan_stats *out);
+/* The gradient of G's adversarial loss, times N, with respect to each of the samples x
+ * (N, ...) (D in eval mode): the direction G's update pushes each fake, against. grad gets
+ * x->numel floats. D's gradients are left zero. */
+status gan_sample_grad(gan *g, const tensor *x, float *grad);
+/* Changes the learning rates and the updates per step during training (checked as in
+ * gan_new; nothing changes on error). */
+status gan_set_rates(gan *g, float lr_g, float lr_d, int d_steps, int g_steps);
+/* The networks being trained (D; G itself, not its EMA). */
+gan_net *gan_discriminator(gan *g);
+gan_net *gan_generator(gan *g);
 
 /* Fine-tuning: G (and its EMA) start from a generator file (gan_generator_load's
  * sources) of the same architecture, size, ngf and z-dim; D starts fresh. */
@@ -161,8 +192,10 @@ void gan_ema_reset(gan *g);            /* EMA := G */
 /* The generator used for samples: the EMA copy when ema > 0, else G. */
 gan_net *gan_sampler(gan *g);
 /* The latent of sample i of seed: N(0, I) from (seed, i), so sample i is the same
- * whatever n. z (n, NZ) for samples first..first+n-1. */
+ * whatever n. z (n, NZ) for samples first..first+n-1. gan_latents_of: of the gan's noise
+ * (U[-1, 1] when uniform). */
 tensor *gan_latents(arena *a, int nz, uint64_t seed, int first, int n);
+tensor *gan_latents_of(const gan *g, arena *a, uint64_t seed, int first, int n);
 /* n samples (the sampler in eval mode, autograd off). */
 tensor *gan_sample(gan *g, arena *a, uint64_t seed, int first, int n);
 tensor *gan_net_sample(gan_net *g, arena *a, uint64_t seed, int first, int n);

@@ -1,12 +1,16 @@
 /* cmd_gan_train.c: `atelier gan train --data DIR --out RUN_DIR`: GAN training with a
  * progress bar, a JSON-lines log, sample grids, training curves, KID / diversity /
- * memorisation checks, atomic checkpoints and exact resume. */
+ * memorisation checks, atomic checkpoints and exact resume; --dashboard serves a live page
+ * of it (dashboard.h). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "atelier/dashboard.h"
 #include "atelier/diffaug.h"
 #include "atelier/plot.h"
 #include "cli/args.h"
@@ -17,6 +21,11 @@
 #define CMD "gan train"
 #define GRID_N 64
 #define GRID_SEED 20261124u
+/* The dashboard's own grids, between the sample steps: at most one every this many
+ * seconds, and only while all of them together took at most DASH_GRID_SHARE of the run's
+ * time, so that they cannot slow training by more than that. */
+#define DASH_GRID_SECONDS 10.0
+#define DASH_GRID_SHARE 0.02
 
 typedef struct train_cli {
     const char *data, *out, *init_from, *style_dir;
@@ -33,6 +42,11 @@ typedef struct train_cli {
     float *real_feat;
     double *hx, *hd, *hg, *kx, *ky;   /* loss and KID history for the curves */
     int nh, nk, caph, capk;
+    /* the live dashboard (--dashboard) */
+    bool dash_on;
+    dashboard_opts dash_o;
+    dashboard *dash;
+    double grid_seconds, last_grid;   /* time spent on the dashboard's own grids; when the last */
 } train_cli;
 
 static volatile sig_atomic_t interrupted;
@@ -77,11 +91,16 @@ static void train_usage(FILE *f) {
         "                         trained network (inception_v3, mobilenet_v2: their stem) [vgg19]\n"
         "  --max-images N         use the first N images of DIR [all]\n"
         "  --no-flip              no random horizontal flips\n"
+        "  --dashboard [PORT]     serve a live, read-only page of the training (sample grid, losses,\n"
+        "                         D's outputs, KID, alarms, speed) on PORT [%d]; 0 picks a free one\n"
+        "  --dashboard-host ADDR  the dashboard's IPv4 address; 0.0.0.0 for every interface [%s]\n"
+        "  --dashboard-token T    require \"Authorization: Bearer T\" (or ?token=T) for its data;\n"
+        "                         also from $ATELIER_TOKEN [off]\n"
         "  --quiet                no progress bar\n"
         "  -h, --help             this text\n\n"
         "Ctrl-C saves a checkpoint and stops; run again with --resume to continue.\n",
         d.size, d.ngf, d.ndf, d.z_dim, d.batch, d.lr_g, d.lr_d, d.beta1, d.beta2, d.d_steps,
-        (unsigned long long)d.seed, GRID_N);
+        (unsigned long long)d.seed, GRID_N, dashboard_defaults().port, dashboard_defaults().host);
 }
 
 static bool parse_value(train_cli *t, const char *opt, const char *v) {
@@ -128,6 +147,14 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
         snprintf(c->style_net, sizeof c->style_net, "%s", v);
     }
     else if (!strcmp(opt, "--max-images")) return arg_int(CMD, opt, v, 1, 100000000, &t->max_images);
+    else if (!strcmp(opt, "--dashboard-host")) {
+        struct in_addr ip;
+        if (inet_pton(AF_INET, v, &ip) != 1) { fprintf(stderr, "atelier %s: --dashboard-host '%s': give an IPv4 address such as 127.0.0.1\n", CMD, v); return false; }
+        t->dash_o.host = v;
+    } else if (!strcmp(opt, "--dashboard-token")) {
+        if (!*v) { fprintf(stderr, "atelier %s: --dashboard-token: empty token\n", CMD); return false; }
+        t->dash_o.token = v;
+    }
     else {
         fprintf(stderr, "atelier %s: unknown option '%s' (atelier gan train --help lists them)\n", CMD, opt);
         return false;
@@ -144,6 +171,12 @@ static int train_parse(int argc, char **argv, train_cli *t) {
         if (!strcmp(a, "--quiet")) { t->quiet = true; continue; }
         if (!strcmp(a, "--no-flip")) { t->no_flip = true; continue; }
         if (!strcmp(a, "--spectral-norm")) { t->c.spectral_norm = true; continue; }
+        if (!strcmp(a, "--dashboard") || !strncmp(a, "--dashboard=", 12)) {   /* an optional port */
+            t->dash_on = true;
+            const char *port = a[11] == '=' ? a + 12 : i + 1 < argc && argv[i + 1][0] != '-' ? argv[++i] : NULL;
+            if (port && !arg_int(CMD, "--dashboard", port, 0, 65535, &t->dash_o.port)) return -1;
+            continue;
+        }
         if (a[0] != '-') { fprintf(stderr, "atelier %s: unexpected argument '%s'\n", CMD, a); return -1; }
         char buf[64];
         const char *v, *opt = arg_split(argc, argv, &i, buf, sizeof buf, &v);
@@ -153,6 +186,12 @@ static int train_parse(int argc, char **argv, train_cli *t) {
     if (!t->data) { fprintf(stderr, "atelier %s: no training images: give --data DIR\n", CMD); return -1; }
     if (!t->out) { fprintf(stderr, "atelier %s: no run folder: give --out RUN_DIR\n", CMD); return -1; }
     if (t->c.style_weight > 0 && t->c.arch == GAN_ARCH_MLP) return -1;
+    if (!t->dash_on && (t->dash_o.token || strcmp(t->dash_o.host, dashboard_defaults().host))) {
+        fprintf(stderr, "atelier %s: --dashboard-host and --dashboard-token need --dashboard\n", CMD);
+        return -1;
+    }
+    const char *env = getenv("ATELIER_TOKEN");
+    if (t->dash_on && !t->dash_o.token && env && *env) t->dash_o.token = env;
     return 0;
 }
 
@@ -176,13 +215,34 @@ static void hist_push(double **x, int *n, int *cap, double v0, double **y, doubl
     (*n)++;
 }
 
-/* On resume: the log's lines up to the checkpoint's step rebuild the history. */
+/* An evaluation line of the log, for the dashboard of a resumed run. */
+static void dash_replay_eval(dashboard *d, const char *line, double step) {
+    metrics_report r = {.kid_std = NAN, .diversity_ratio = NAN, .memo = {.ratio = NAN, .copy_fraction = NAN}};
+    train_log_num(line, "kid", &r.kid);
+    train_log_num(line, "kid_std", &r.kid_std);
+    train_log_num(line, "diversity_ratio", &r.diversity_ratio);
+    train_log_num(line, "nn_ratio", &r.memo.ratio);
+    train_log_num(line, "copy_fraction", &r.memo.copy_fraction);
+    r.collapse_warning = strstr(line, "\"collapse_warning\":true") != NULL;
+    r.copy_warning = strstr(line, "\"copy_warning\":true") != NULL;
+    dashboard_publish_eval(d, (int64_t)step, &r);
+}
+
+/* On resume: the log's lines up to the checkpoint's step rebuild the history (and the
+ * dashboard's). */
 static void kept_line(const char *line, double s, void *user) {
     train_cli *t = user;
     double dl, gl, kid;
-    if (train_log_num(line, "kid", &kid)) hist_push(&t->kx, &t->nk, &t->capk, s, &t->ky, kid, NULL, 0);
-    else if (train_log_num(line, "d_loss", &dl) && train_log_num(line, "g_loss", &gl))
+    if (train_log_num(line, "kid", &kid)) {
+        hist_push(&t->kx, &t->nk, &t->capk, s, &t->ky, kid, NULL, 0);
+        if (t->dash) dash_replay_eval(t->dash, line, s);
+    } else if (train_log_num(line, "d_loss", &dl) && train_log_num(line, "g_loss", &gl)) {
         hist_push(&t->hx, &t->nh, &t->caph, s, &t->hd, dl, &t->hg, gl);
+        gan_stats st = {.d_loss = dl, .g_loss = gl, .d_real = NAN, .d_fake = NAN};
+        train_log_num(line, "d_real", &st.d_real);
+        train_log_num(line, "d_fake", &st.d_fake);
+        if (t->dash) dashboard_publish_step(t->dash, (int64_t)s, &st, 0);
+    }
 }
 
 static void write_curves(train_cli *t) {
@@ -226,9 +286,43 @@ static bool write_grid(train_cli *t, int64_t step) {
     arena *a = arena_new(1 << 20);
     tensor *x = a ? gan_sample(t->g, a, GRID_SEED, 0, GRID_N) : NULL;
     bool ok = x && dataset_write_grid(path, x, 8) == STATUS_OK;
+    if (ok && t->dash && dashboard_publish_grid(t->dash, step, x, 8) != STATUS_OK)
+        fprintf(stderr, "atelier %s: dashboard: %s\n", CMD, error_message());
     arena_free(a);
     if (!ok) fprintf(stderr, "atelier %s: %s\n", CMD, error_message());
     return ok;
+}
+
+/* The dashboard's own grid between the sample steps, within its share of the time. */
+static void dash_grid(train_cli *t, int64_t step, double el) {
+    if (!t->dash || el - t->last_grid < DASH_GRID_SECONDS || t->grid_seconds > DASH_GRID_SHARE * el) return;
+    double t0 = progress_now();
+    arena *a = arena_new(1 << 20);
+    tensor *x = a ? gan_sample(t->g, a, GRID_SEED, 0, GRID_N) : NULL;
+    if (!x || dashboard_publish_grid(t->dash, step, x, 8) != STATUS_OK) {
+        fprintf(stderr, "atelier %s: dashboard: %s\n", CMD, error_message());
+        error_clear();
+    }
+    arena_free(a);
+    t->grid_seconds += progress_now() - t0;
+    t->last_grid = el;
+}
+
+/* Starts the server before the data is read, so that a port in use is told at once; a
+ * resumed run's log then fills its history. */
+static bool dash_open(train_cli *t) {
+    t->dash_o.title = t->out;
+    if (!(t->dash = dashboard_start(&t->dash_o))) {
+        fprintf(stderr, "atelier %s: --dashboard: %s\n", CMD, error_message());
+        return false;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    fprintf(stderr, "atelier %s: dashboard on http://%s:%d/%s\n", CMD, t->dash_o.host, dashboard_port(t->dash),
+            t->dash_o.token ? " (it asks for the token)" : "");
+    if (!t->dash_o.token && strncmp(t->dash_o.host, "127.", 4))
+        fprintf(stderr, "atelier %s: warning: the dashboard is open to the network without a token (--dashboard-token)\n", CMD);
+    fflush(stderr);
+    return true;
 }
 
 static bool save_all(train_cli *t) {
@@ -255,6 +349,7 @@ static bool evaluate(train_cli *t, int64_t step) {
         goto fail;
     }
     free(fake);
+    if (t->dash) dashboard_publish_eval(t->dash, step, &r);
     char js[1024];
     gan_cli_report_json(&r, js, sizeof js);
     fprintf(t->log, "{\"step\":%lld,\"eval\":true,%s}\n", (long long)step, js);
@@ -323,6 +418,11 @@ static int train_loop(train_cli *t) {
     t->bar = progress_start(t->steps - start, t->quiet);
     double t0 = progress_now();
     signal(SIGINT, on_sigint);
+    if (t->dash) {
+        char *js = gan_config_json(&t->c);
+        dashboard_set_run(t->dash, js, start, t->steps);
+        free(js);
+    }
     if (!t->quiet)
         fprintf(stderr, "training %s %dx%d on %d images of %s, steps %lld..%d\n", gan_arch_name(t->c.arch),
                 t->c.size, t->c.size, t->ds->n, t->data, (long long)start, t->steps);
@@ -341,8 +441,14 @@ static int train_loop(train_cli *t) {
         char info[128];
         snprintf(info, sizeof info, "D %.3f G %.3f  %.2f step/s", st.d_loss, st.g_loss, (double)(done - start) / (el + 1e-9));
         progress_update(&t->bar, done - start, info);
+        if (t->dash) dashboard_publish_step(t->dash, done, &st, el);
         bool last = done == t->steps;
-        if ((t->sample_every && done % t->sample_every == 0) || last) { fflush(t->log); write_grid(t, done); write_curves(t); }
+        if ((t->sample_every && done % t->sample_every == 0) || last) {
+            fflush(t->log);
+            write_grid(t, done);
+            write_curves(t);
+            t->last_grid = el;
+        } else dash_grid(t, done, el);
         if (t->eval_every && (done % t->eval_every == 0 || last)) { if (!evaluate(t, done)) return 1; write_curves(t); }
         if ((t->checkpoint_every && done % t->checkpoint_every == 0) || last || interrupted) {
             fflush(t->log);
@@ -359,6 +465,7 @@ static int train_loop(train_cli *t) {
 }
 
 static void train_free(train_cli *t) {
+    dashboard_stop(t->dash);
     if (t->log) fclose(t->log);
     gan_free(t->g);
     dataset_free(t->ds);
@@ -369,10 +476,12 @@ static void train_free(train_cli *t) {
 
 int cmd_gan_train(int argc, char **argv) {
     train_cli t = {.c = gan_defaults(), .steps = 5000, .sample_every = 500, .checkpoint_every = 1000,
-                   .eval_every = 1000, .eval_n = 256, .eval_features = "vgg19"};
+                   .eval_every = 1000, .eval_n = 256, .eval_features = "vgg19", .dash_o = dashboard_defaults(),
+                   .last_grid = -INFINITY};
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
-    int rc = setup(&t) ? train_loop(&t) : 1;
+    int rc = (!t.dash_on || dash_open(&t)) && setup(&t) ? train_loop(&t) : 1;
+    if (t.dash) dashboard_set_phase(t.dash, rc == 0 ? "finished" : "stopped");
     train_free(&t);
     return rc;
 }

@@ -16,6 +16,7 @@ static const command COMMANDS[] = {
     {"classify", cmd_classify, "train image classifiers (an AI-art detector); print an image's class probabilities"},
     {"attack", cmd_attack, "adversarial examples against a classifier (FGSM, PGD, C&W), universal perturbations, robustness curves"},
     {"serve", cmd_serve, "the web service: a page and a JSON API for style transfer jobs"},
+    {"lab", cmd_lab, "GAN Lab on this engine: watch a 2-D GAN learn in the browser"},
     {"models", cmd_models, "the feature networks installed (trained InceptionV3, MobileNetV2), and their layers"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
 };
