@@ -10,6 +10,7 @@ int cmd_stylize(int argc, char **argv);
 int cmd_gan(int argc, char **argv);
 int cmd_style_net(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 
 /* The fast path of `atelier stylize` (cmd_stylize_fast.c): --model. */

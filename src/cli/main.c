@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/backend.h"
+#include "atelier/jobs.h"
 #include "cli/cli.h"
 
 typedef struct command { const char *name; int (*run)(int, char **); const char *summary; } command;
@@ -13,6 +14,7 @@ static const command COMMANDS[] = {
     {"style-net", cmd_style_net, "train fast style networks (a painting in a second; many styles in one)"},
     {"gan", cmd_gan, "train a GAN on an artist's works; sample, interpolate, evaluate"},
     {"serve", cmd_serve, "the web service: a page and a JSON API for style transfer jobs"},
+    {"worker", cmd_worker, "run the jobs of a shared queue (PostgreSQL) without serving HTTP"},
     {"models", cmd_models, "the feature networks installed (trained InceptionV3, MobileNetV2), and their layers"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
 };
@@ -32,7 +34,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("atelier %s (backends %s)\n", ATELIER_VERSION, backend_names());
+        printf("atelier %s (backends %s; job stores %s)\n", ATELIER_VERSION, backend_names(), jobs_store_names());
         return 0;
     }
     const char *be = getenv("ATELIER_BACKEND");
