@@ -22,6 +22,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM   # (the EXIT trap then cleans up)
 url=$(sh "$root/scripts/pg-test-server.sh" start "$tmp/pg")
 rc=$?
 [ $rc = 77 ] && exit 77
@@ -81,7 +82,7 @@ echo "RESULT result_png_from_b $(head -c 8 "$tmp/result.png" | od -An -c | tr -d
 echo "RESULT result_same_bytes $([ $? = 0 ] && echo 1 || echo 0)"
 
 # 2. SIGKILL of the worker running a job
-long=$(submit "$port_a" 40)
+long=$(submit "$port_a" 12)
 owner=""
 for i in $(seq 600); do
   owner=$(q "SELECT owner FROM atelier_jobs WHERE id = '$long' AND state = 'running'")
