@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/backend.h"
+#include "atelier/dist.h"
 #include "atelier/jobs.h"
 #include "cli/cli.h"
 
@@ -34,7 +35,9 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("atelier %s (backends %s; job stores %s)\n", ATELIER_VERSION, backend_names(), jobs_store_names());
+        /* scripts/run-tests.sh reads the backends between the parentheses */
+        printf("atelier %s (backends %s) job stores: %s; data-parallel training: %s\n", ATELIER_VERSION, backend_names(),
+               jobs_store_names(), dist_backends());
         return 0;
     }
     const char *be = getenv("ATELIER_BACKEND");
