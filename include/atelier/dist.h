@@ -19,8 +19,8 @@
  *   if (dist_allreduce_sum(d, grads, 3) != STATUS_OK) return 1;   // the sum over the ranks
  *   if (dist_size(d) == 1 && grads[2] != 3) return 1;
  *   int lo, hi;
- *   dist_share(10, 1, 4, &lo, &hi);        // rank 1 of 4 takes rows 3..5 of a batch of 10
- *   if (lo != 3 || hi != 6) return 1;
+ *   dist_share(10, 1, 4, &lo, &hi);        // rank 1 of 4 takes rows 2, 3, 4 of a batch of 10
+ *   if (lo != 2 || hi != 5) return 1;
  *   if (dist_check_same(d, grads, sizeof grads) != STATUS_OK) return 1;
  *   dist_finalize(d);
  * EXAMPLE_END
