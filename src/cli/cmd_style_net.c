@@ -414,7 +414,6 @@ static int train_loop(train_cli *t) {
     const stylenet_train_config *c = &t->c;
     t->bar = progress_start(t->steps - start, t->quiet);
     double t0 = progress_now();
-    signal(SIGINT, on_sigint);
     if (!t->quiet)
         fprintf(stderr, "training a style network (width %g, %d style%s) on %d photos of %s (%d held out), "
                 "%dpx crops, batch %d, loss on %s; steps %lld..%d; %d process%s (%s)\n", c->width, c->nstyles,
@@ -498,6 +497,9 @@ static int cmd_train(int argc, char **argv) {
         fprintf(stderr, "atelier %s: %d processes for a batch of %d: give each at least one photo (--batch)\n", CMD, t.ranks, t.c.batch);
         return 2;
     }
+    /* from here, not from the first step: a Ctrl-C during the setup (seconds on a busy
+     * machine) still ends with a checkpoint, after the first step */
+    signal(SIGINT, on_sigint);
     int rc = setup(&t) ? train_loop(&t) : 1;
     train_free(&t);
     /* after a failure, no MPI_Finalize (it could wait for ranks still in a step): exiting
