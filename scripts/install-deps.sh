@@ -3,7 +3,7 @@
 # Called by `make demo` and `make test`, so a fresh machine (or CI) needs nothing else.
 # Runs apt-get only when something is missing; needs root (or sudo) then.
 set -e
-PKGS="gcc g++ make cmake libc6-dev libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libmicrohttpd-dev libsqlite3-dev libopencv-video-dev libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev"
+PKGS="gcc g++ make cmake libc6-dev libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg62-turbo-dev libwebp-dev libmicrohttpd-dev libsqlite3-dev libopencv-video-dev libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev libpq-dev postgresql curl libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -25,6 +25,8 @@ const char *job_state_name(job_state s) {
     return (unsigned)s < 4 ? names[s] : "unknown";
 }
 
+const char *jobs_store_names(void) { return jobs_pg_store_get() ? "sqlite, postgresql" : "sqlite"; }
+
 const char *job_path_name(job_path p) { return p == JOB_PATH_FAST ? "fast" : "optimise"; }
 
 bool job_id_valid(const char *s) {
@@ -54,7 +56,7 @@ status job_random_id(char id[JOB_ID_LEN + 1]) {
 }
 
 jobs_opts jobs_defaults(void) {
-    return (jobs_opts){.workers = 1, .queue_max = 16, .preview_seconds = 1.0, .fast_workers = 1};
+    return (jobs_opts){.workers = 1, .queue_max = 16, .preview_seconds = 1.0, .fast_workers = 1, .lease_seconds = 30};
 }
 
 /* ---- the table (mu held) ---- */
@@ -243,17 +245,29 @@ static status reroute_fast(jobs *j) {
         if (e->params.path != JOB_PATH_FAST || check_fast(j, &e->params) == STATUS_OK) continue;
         error_clear();
         if (!e->params.style2[0]) {
-            if (jobs_db_set_path(j, e->id, JOB_PATH_OPTIMISE) != STATUS_OK) return error_status();
+            if (j->store->set_path(j, e->id, JOB_PATH_OPTIMISE) != STATUS_OK) return error_status();
             e->params.path = JOB_PATH_OPTIMISE;
             continue;
         }
         snprintf(e->error, sizeof e->error, "the fast model (%.40s) cannot blend '%s' and '%s': submit it again",
                  j->fast ? j->fast->source : "none", e->params.style, e->params.style2);
-        if (jobs_db_failed(j, e->id, e->error) != STATUS_OK) return error_status();
+        if (j->store->failed(j, e->id, e->error) != STATUS_OK) return error_status();
         jobs_dequeue(j, e);
         e->state = JOB_FAILED;
         e->finished = jobs_now();
     }
+    return STATUS_OK;
+}
+
+/* A shared store's folder is a cache of its blobs: emptied when the process starts. */
+static status clear_cache(jobs *j) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/jobs", j->dir);
+    DIR *d = opendir(dir);
+    if (!d) return error_set(STATUS_IO, "%s: cannot list: %s", dir, strerror(errno));
+    for (struct dirent *ent; (ent = readdir(d));)
+        if (job_id_valid(ent->d_name)) remove_files_if(j, ent->d_name, drop_all);
+    closedir(d);
     return STATUS_OK;
 }
 
@@ -272,9 +286,21 @@ static int start_workers(jobs *j) {
 
 jobs *jobs_open(const jobs_opts *o) {
     if (!o->data_dir || !o->data_dir[0]) { error_set(STATUS_ARG, "jobs: no data folder"); return NULL; }
-    if (o->workers < 1 || o->workers > 64 || o->queue_max < 1 || (o->style_model && (o->fast_workers < 1 || o->fast_workers > 64))) {
-        error_set(STATUS_ARG, "jobs: workers and fast workers must be 1..64 and the queue at least 1 (have %d, %d, %d)",
-                  o->workers, o->fast_workers, o->queue_max);
+    /* a server of a shared queue may leave the running to `atelier worker`s */
+    int least = o->db ? 0 : 1;
+    if (o->workers < least || o->workers > 64 || o->queue_max < 1 ||
+        (o->style_model && (o->fast_workers < least || o->fast_workers > 64))) {
+        error_set(STATUS_ARG, "jobs: workers and fast workers must be %d..64 and the queue at least 1 (have %d, %d, %d)",
+                  least, o->workers, o->fast_workers, o->queue_max);
+        return NULL;
+    }
+    const jobs_store *store = o->db ? jobs_pg_store_get() : &jobs_sqlite_store;
+    if (!store) {
+        error_set(STATUS_ARG, "jobs: this build has no PostgreSQL store (libpq was not found when it was built)");
+        return NULL;
+    }
+    if (o->db && !(o->lease_seconds >= 1 && o->lease_seconds <= 3600)) {
+        error_set(STATUS_ARG, "jobs: lease %g s is out of range 1..3600", o->lease_seconds);
         return NULL;
     }
     jobs *j = calloc(1, sizeof *j);
@@ -285,6 +311,7 @@ jobs *jobs_open(const jobs_opts *o) {
         return NULL;
     }
     j->o = *o;
+    j->store = store;
     j->nbuckets = 256;
     j->lock_fd = -1;
     pthread_mutex_init(&j->mu, NULL);
@@ -295,8 +322,8 @@ jobs *jobs_open(const jobs_opts *o) {
     memcpy(j->stats.seconds_le, bounds, sizeof bounds);
     char path[4200];
     snprintf(path, sizeof path, "%s/jobs", j->dir);
-    if (make_dirs(j->dir) != STATUS_OK || make_dir(path) != STATUS_OK || jobs_db_open(j) != STATUS_OK ||
-        jobs_db_load(j) != STATUS_OK || recover_files(j) != STATUS_OK)
+    if (make_dirs(j->dir) != STATUS_OK || make_dir(path) != STATUS_OK || store->open(j) != STATUS_OK ||
+        store->load(j) != STATUS_OK || (store->shared ? clear_cache(j) : recover_files(j)) != STATUS_OK)
         goto fail;
     const char *net = o->net ? o->net : o->weights ? "vgg19" : stylize_default_net(NULL);
     if (!(j->net = stylize_net_open(net, NULL, o->weights, stylize_default_pool(o->weights == NULL)))) goto fail;
@@ -309,7 +336,8 @@ jobs *jobs_open(const jobs_opts *o) {
         goto fail;
     }
     j->o.style_model = NULL;   /* the caller's string: j->fast->source names the model */
-    if (reroute_fast(j) != STATUS_OK) goto fail;
+    /* a shared queue's other processes may have the model: their workers take those jobs */
+    if (!store->shared && reroute_fast(j) != STATUS_OK) goto fail;
     (void)backend_current();   /* chosen once, here, not raced for by the workers' first ops */
     if (start_workers(j) > j->nthreads) { error_set(STATUS_NOMEM, "jobs: cannot start the worker threads"); goto fail; }
     return j;
@@ -420,11 +448,18 @@ status jobs_submit(jobs *j, const image *content, const image *style, const job_
         e->created = jobs_now();
         e->seconds_left = -1;
         st = write_inputs(j, e->id, content, style, p->size);
-        if (st == STATUS_OK) st = jobs_db_insert(j, e);   /* sets e->seq: the job is accepted */
+        if (st == STATUS_OK) st = j->store->insert(j, e);   /* sets e->seq: the job is accepted */
         if (st != STATUS_OK) jobs_remove_files(j, e->id);
     }
     pthread_mutex_lock(&j->mu);
     j->pending--;
+    if (st == STATUS_OK && jobs_find(j, e->id)) {   /* a shared store's listener was quicker */
+        j->stats.submitted++;
+        pthread_mutex_unlock(&j->mu);
+        memcpy(id, e->id, JOB_ID_LEN + 1);
+        free(e);
+        return STATUS_OK;
+    }
     if (st == STATUS_OK) {
         jobs_insert(j, e);
         jobs_enqueue(j, e);
@@ -503,10 +538,16 @@ bool jobs_wait(jobs *j, const char *id, unsigned *version, int timeout_ms, job_i
 }
 
 bool jobs_file(jobs *j, const char *id, job_file which, char *buf, size_t size) {
+    char key[JOB_ID_LEN + 1];
     pthread_mutex_lock(&j->mu);
     job *e = jobs_find(j, id);
-    if (e) jobs_path(j, e->id, file_name(which), buf, size);
+    if (e) {
+        jobs_path(j, e->id, file_name(which), buf, size);
+        memcpy(key, e->id, sizeof key);
+    }
     pthread_mutex_unlock(&j->mu);
+    /* a shared store's blob into the cache; without it the file is just not there yet */
+    if (e && j->store->fetch(j, key, file_name(which)) != STATUS_OK) error_clear();
     return e != NULL;
 }
 
@@ -531,7 +572,7 @@ status jobs_delete(jobs *j, const char *id) {
     pthread_mutex_unlock(&j->mu);
     if (!e) return error_set(STATUS_ARG, "no job with that id");
     /* The row goes first: once that is committed the job is gone for good. */
-    if (jobs_db_delete(j, key) != STATUS_OK) return error_status();
+    if (j->store->delete_job(j, key) != STATUS_OK) return error_status();
     pthread_mutex_lock(&j->mu);
     bool mine = false;
     if ((e = jobs_find(j, key))) {
@@ -557,6 +598,7 @@ void jobs_stop(jobs *j) {
     pthread_cond_broadcast(&j->work);
     pthread_cond_broadcast(&j->changed);
     pthread_mutex_unlock(&j->mu);
+    if (j->store) j->store->stop(j);
 }
 
 void jobs_close(jobs *j) {
@@ -564,7 +606,7 @@ void jobs_close(jobs *j) {
     jobs_stop(j);
     for (int i = 0; i < j->nthreads; i++) pthread_join(j->threads[i].thread, NULL);
     free(j->threads);
-    jobs_db_close(j);
+    if (j->store) j->store->close(j);
     for (int b = 0; b < j->nbuckets; b++)
         for (job *e = j->table[b], *next; e; e = next) {
             next = e->hnext;

@@ -1,4 +1,4 @@
-/* jobs_db.c: the job records in SQLite (see jobs.h, jobs_internal.h).
+/* jobs_db.c: the job records in SQLite, jobs_sqlite_store (see jobs.h, jobs_internal.h).
  *
  * WAL with synchronous=FULL: every commit fsyncs the log, so a job whose id was returned
  * survives a power cut, not only a crash of the process (NORMAL would keep it across a
@@ -71,7 +71,7 @@ static int user_version(jobs *j) {
     return v;
 }
 
-status jobs_db_open(jobs *j) {
+static status jobs_db_open(jobs *j) {
     char path[4200];
     if (lock_folder(j) != STATUS_OK) return error_status();
     snprintf(path, sizeof path, "%s/jobs.db", j->dir);
@@ -93,7 +93,7 @@ status jobs_db_open(jobs *j) {
     return exec(j, "COMMIT");
 }
 
-void jobs_db_close(jobs *j) {
+static void jobs_db_close(jobs *j) {
     if (j->db) sqlite3_close(j->db);   /* checkpoints the WAL into the database */
     j->db = NULL;
     if (j->lock_fd >= 0) close(j->lock_fd);
@@ -137,7 +137,7 @@ static job *row_job(sqlite3_stmt *st) {
     return e;
 }
 
-status jobs_db_load(jobs *j) {
+static status jobs_db_load(jobs *j) {
     /* A job that was running when the process died runs again from the start. */
     if (exec(j, "UPDATE jobs SET state = 'queued' WHERE state = 'running'") != STATUS_OK) return error_status();
     sqlite3_stmt *st;
@@ -180,7 +180,7 @@ static status run(jobs *j, const char *sql, const char *id, const binds *b) {
     return s;
 }
 
-status jobs_db_insert(jobs *j, const job *e) {
+static status jobs_db_insert(jobs *j, const job *e) {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&j->db_mu);
     int rc = sqlite3_prepare_v2(j->db, "INSERT INTO jobs (id, state, created, style, size, iterations, strength, preserve_colors, "
@@ -203,7 +203,7 @@ status jobs_db_insert(jobs *j, const job *e) {
     return s;
 }
 
-status jobs_db_started(jobs *j, const char *id) {
+static status jobs_db_started(jobs *j, const char *id) {
     binds b = {1, {{'d', jobs_now(), 0, NULL}}};
     return run(j, "UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?2 WHERE id = ?1", id, &b);
 }
@@ -212,22 +212,64 @@ status jobs_db_requeue(jobs *j, const char *id) {
     return run(j, "UPDATE jobs SET state = 'queued' WHERE id = ?1", id, NULL);
 }
 
-status jobs_db_done(jobs *j, const char *id, double seconds, int w, int h) {
+static status jobs_db_done(jobs *j, const char *id, double seconds, int w, int h) {
     binds b = {4, {{'d', jobs_now(), 0, NULL}, {'d', seconds, 0, NULL}, {'i', 0, w, NULL}, {'i', 0, h, NULL}}};
     return run(j, "UPDATE jobs SET state = 'done', finished = ?2, seconds = ?3, width = ?4, height = ?5, error = NULL "
                "WHERE id = ?1", id, &b);
 }
 
-status jobs_db_set_path(jobs *j, const char *id, job_path path) {
+static status jobs_db_set_path(jobs *j, const char *id, job_path path) {
     binds b = {1, {{'s', 0, 0, job_path_name(path)}}};
     return run(j, "UPDATE jobs SET path = ?2 WHERE id = ?1", id, &b);
 }
 
-status jobs_db_failed(jobs *j, const char *id, const char *error) {
+static status jobs_db_failed(jobs *j, const char *id, const char *error) {
     binds b = {2, {{'d', jobs_now(), 0, NULL}, {'s', 0, 0, error}}};
     return run(j, "UPDATE jobs SET state = 'failed', finished = ?2, error = ?3 WHERE id = ?1", id, &b);
 }
 
-status jobs_db_delete(jobs *j, const char *id) {
+static status jobs_db_delete(jobs *j, const char *id) {
     return run(j, "DELETE FROM jobs WHERE id = ?1", id, NULL);
 }
+
+/* ---- the store's table ---- */
+
+/* The oldest queued job of the lane, recorded running; one that cannot be recorded is not
+ * run (failed, saying why). */
+static job *db_claim(jobs *j, job_path lane) {
+    for (job *e; (e = jobs_take_queued(j, lane));) {
+        if (jobs_db_started(j, e->id) == STATUS_OK) return e;
+        char why[256];
+        snprintf(why, sizeof why, "%s", error_message());
+        error_clear();
+        jobs_fail_claimed(j, e, why);
+    }
+    return NULL;
+}
+
+/* One process, one folder: the files are where the workers and the server read them. */
+static status db_fetch_inputs(jobs *j, const job *e) { return STATUS_OK; }
+static void db_progress(jobs *j, const job *e, bool fresh) {}
+static status db_fetch(jobs *j, const char *id, const char *name) { return STATUS_OK; }
+static void db_refresh(jobs *j, const char *id) {}
+static void db_stop(jobs *j) {}
+
+const jobs_store jobs_sqlite_store = {
+    .name = "sqlite",
+    .shared = false,
+    .open = jobs_db_open,
+    .load = jobs_db_load,
+    .insert = jobs_db_insert,
+    .claim = db_claim,
+    .fetch_inputs = db_fetch_inputs,
+    .progress = db_progress,
+    .requeue = jobs_db_requeue,
+    .done = jobs_db_done,
+    .set_path = jobs_db_set_path,
+    .failed = jobs_db_failed,
+    .delete_job = jobs_db_delete,
+    .fetch = db_fetch,
+    .refresh = db_refresh,
+    .stop = db_stop,
+    .close = jobs_db_close,
+};

@@ -78,6 +78,7 @@ static bool on_progress(const stylize_progress *p, void *user) {
     jobs_touch(c->j, e);
     bool go = !e->cancel;
     pthread_mutex_unlock(&c->j->mu);
+    c->j->store->progress(c->j, e, fresh);
     return go;
 }
 
@@ -111,12 +112,13 @@ static status write_optimised(jobs *j, const job *e, const stylize_opts *o, imag
 /* Cancelled: deleted (the files go, and the job with them) or stopping (back to queued,
  * to run again from the start next time). */
 static void finish_cancelled(jobs *j, job *e) {
-    jobs_db_requeue(j, e->id);   /* on failure jobs_open requeues it: the row says running */
+    j->store->requeue(j, e->id);   /* on failure jobs_open (or the lease) requeues it */
     error_clear();               /* (a deleted job has no row: nothing changes) */
     /* deleted is read in the same hold of mu that requeues, so a jobs_delete racing with
      * this (while stopping) cannot leave an unlinked job in the queue */
     pthread_mutex_lock(&j->mu);
     bool deleted = e->deleted;
+    e->mine = false;
     if (!deleted) {
         e->state = JOB_QUEUED;
         e->progress = 0;
@@ -128,6 +130,24 @@ static void finish_cancelled(jobs *j, job *e) {
     if (deleted) {
         jobs_remove_files(j, e->id);
         free(e);
+    } else {
+        j->store->refresh(j, e->id);   /* a shared store's row says what happened meanwhile */
+    }
+}
+
+/* A shared store gave the job to another worker (this one's lease ran out): nothing is
+ * recorded; the memory takes the store's row again. */
+static void lost(jobs *j, job *e) {
+    error_clear();
+    pthread_mutex_lock(&j->mu);
+    bool deleted = e->deleted;
+    e->mine = false;
+    pthread_mutex_unlock(&j->mu);
+    if (deleted) {
+        jobs_remove_files(j, e->id);
+        free(e);
+    } else {
+        j->store->refresh(j, e->id);
     }
 }
 
@@ -136,12 +156,14 @@ static void finish_cancelled(jobs *j, job *e) {
 static void finish(jobs *j, job *e, const image *out, double seconds, const char *reason) {
     char why[256];   /* reason may be error_message(), which error_clear below empties */
     snprintf(why, sizeof why, "%s", reason ? reason : "");
-    status st = out ? jobs_db_done(j, e->id, seconds, out->w, out->h) : jobs_db_failed(j, e->id, why);
+    status st = out ? j->store->done(j, e->id, seconds, out->w, out->h) : j->store->failed(j, e->id, why);
+    if (st == STATUS_BUSY) { lost(j, e); return; }
     char dberr[256] = "";
     if (st != STATUS_OK) snprintf(dberr, sizeof dberr, "%s", error_message());
     error_clear();
     pthread_mutex_lock(&j->mu);
     bool deleted = e->deleted;
+    e->mine = false;
     if (!deleted) {
         e->finished = jobs_now();
         e->seconds = seconds;
@@ -209,6 +231,7 @@ static bool on_tile(int done, int total, void *user) {
     jobs_touch(c->j, c->e);
     bool go = !c->e->cancel;
     pthread_mutex_unlock(&c->j->mu);
+    c->j->store->progress(c->j, c->e, false);
     return go;
 }
 
@@ -280,8 +303,7 @@ static void run_fast(jobs *j, job *e) {
     error_clear();
 }
 
-/* The oldest queued job of the path, now running; NULL when stopping. */
-static job *take(jobs *j, job_path lane) {
+job *jobs_take_queued(jobs *j, job_path lane) {
     job *e = NULL;
     pthread_mutex_lock(&j->mu);
     while (!j->stopping && !(e = jobs_first_queued(j, lane))) pthread_cond_wait(&j->work, &j->mu);
@@ -292,6 +314,7 @@ static job *take(jobs *j, job_path lane) {
         e->started = jobs_now();
         e->attempts++;
         e->cancel = false;
+        e->mine = true;
         e->progress = e->seconds = 0;
         e->iteration = e->iterations = 0;
         e->seconds_left = -1;
@@ -303,11 +326,13 @@ static job *take(jobs *j, job_path lane) {
     return e;
 }
 
+void jobs_fail_claimed(jobs *j, job *e, const char *why) { finish(j, e, NULL, 0, why); }
+
 void *jobs_worker_main(void *arg) {
     const jobs_thread *t = arg;
     jobs *j = t->j;
-    for (job *e; (e = take(j, t->path));) {
-        if (jobs_db_started(j, e->id) != STATUS_OK) {   /* cannot record it: do not run it */
+    for (job *e; (e = j->store->claim(j, t->path));) {
+        if (j->store->fetch_inputs(j, e) != STATUS_OK) {   /* missing or corrupt: do not run it */
             char why[256];
             snprintf(why, sizeof why, "%s", error_message());
             error_clear();

@@ -21,7 +21,7 @@ serve_opts serve_defaults(void) {
         .host = "127.0.0.1", .port = 8080, .data_dir = "atelier-data", .workers = 1, .queue_max = 16,
         .max_connections = 512, .decode_slots = 2, .max_upload = (int64_t)20 << 20,
         .max_pixels = (int64_t)40 * 1000 * 1000, .min_size = 64, .max_size = 1024, .default_size = 384,
-        .default_iterations = 40, .max_iterations = 500, .drain_seconds = 10, .fast_workers = 1,
+        .default_iterations = 40, .max_iterations = 500, .drain_seconds = 10, .fast_workers = 1, .lease_seconds = 30,
         .style_model = stylenet_builtin_available("kit-styles") ? "kit-styles" : NULL,
     };
 }
@@ -296,7 +296,7 @@ static status check_opts(const serve_opts *o) {
 static status own_strings(server *s, const serve_opts *o) {
     s->o = *o;
     const char **fields[] = {&s->o.host, &s->o.styles_dir, &s->o.weights, &s->o.token, &s->o.cors_origin, &s->o.net,
-                             &s->o.style_model};
+                             &s->o.style_model, &s->o.db};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const char *src = *fields[i];
         *fields[i] = NULL;   /* serve_stop frees what was copied */
@@ -368,6 +368,8 @@ static server *start(const serve_opts *o, bool detached) {
     jo.queue_max = o->queue_max;
     jo.style_model = s->o.style_model;
     jo.fast_workers = o->fast_workers;
+    jo.db = s->o.db;
+    jo.lease_seconds = o->lease_seconds;
     if (!(s->jobs = jobs_open(&jo)) || clean_tmp(s) != STATUS_OK) goto fail;
     char thumbs[4200];
     snprintf(thumbs, sizeof thumbs, "%s/thumbs", s->data_dir);
@@ -417,6 +419,7 @@ void serve_stop(server *s) {
     free((char *)s->o.weights);
     free((char *)s->o.net);
     free((char *)s->o.style_model);
+    free((char *)s->o.db);
     free((char *)s->o.token);
     free((char *)s->o.cors_origin);
     free(s->data_dir);

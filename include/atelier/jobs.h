@@ -48,6 +48,16 @@
  * One process per data folder: jobs_open takes a lock (DIR/lock, fcntl) that a second one
  * is refused by and that dies with the process (SIGKILL included).
  *
+ * Shared by several processes and machines (opts.db, a PostgreSQL connection string, in
+ * builds with libpq): the records and the files (bytea, with their sha256 checked when
+ * read) live in PostgreSQL and data_dir is only this process's cache. A worker claims the
+ * oldest queued job (FOR UPDATE SKIP LOCKED) with a lease it renews every lease/3 s; a
+ * worker that dies loses its lease and another runs the job from the start. Only the
+ * lease's holder records done, so a job is done once. Every change is NOTIFYed, and each
+ * process mirrors it, so jobs_get and jobs_wait answer for jobs of any process. A lost
+ * connection (PostgreSQL restarted) is made again with backoff; a clean shutdown puts
+ * its running jobs back in the queue. workers may be 0 (a server that only accepts).
+ *
  * Example:
  * EXAMPLE_INCLUDES
  *   #include <unistd.h>
@@ -101,6 +111,10 @@ typedef struct jobs_opts {
     const char *style_model;    /* the fast style network (stylenet_load: a file or a built-in
                                  * name); NULL: no fast path */
     int fast_workers;           /* threads painting fast jobs (with a style model): 1 */
+    const char *db;             /* NULL: SQLite in data_dir (one process); a PostgreSQL
+                                 * connection string ("postgresql://host/db"): a queue shared
+                                 * by any number of processes, data_dir their cache (below) */
+    double lease_seconds;       /* with db: a claimed job's lease, renewed while it runs: 30 */
 } jobs_opts;
 
 typedef enum job_path { JOB_PATH_OPTIMISE, JOB_PATH_FAST } job_path;
@@ -185,6 +199,9 @@ stylize_opts jobs_stylize_opts(const job_params *p, stylize_opts defaults);
 const stylenet *jobs_style_model(const jobs *j);
 /* Whether the fast path can paint a style of this name (exactly one of the model's names). */
 bool jobs_fast_capable(const jobs *j, const char *style);
+
+/* The stores this build has: "sqlite" or "sqlite, postgresql" (built with libpq). */
+const char *jobs_store_names(void);
 
 const char *job_state_name(job_state s);   /* "queued", "running", "done", "failed" */
 const char *job_path_name(job_path p);     /* "optimise", "fast" */

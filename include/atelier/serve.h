@@ -113,6 +113,10 @@ typedef struct serve_opts {
     int default_iterations;     /* per level: 40 */
     int max_iterations;         /* 500 */
     double drain_seconds;       /* serve_stop waits this long for requests: 10 */
+    const char *db;             /* NULL: SQLite in data_dir; a PostgreSQL connection string: a
+                                 * queue shared with other servers and `atelier worker`s
+                                 * (jobs.h), workers may then be 0 */
+    double lease_seconds;       /* with db: a running job's lease (jobs.h): 30 */
     /* One line per request and event ("GET /api/jobs/... 200 1.2 ms"); NULL: silent. */
     void (*log)(const char *line, void *user);
     void *log_user;

@@ -165,6 +165,13 @@ stylenet_trainer *stylenet_trainer_load(const char *checkpoint, struct featnet *
 void stylenet_trainer_free(stylenet_trainer *t);   /* NULL is fine */
 /* One Adam step on photos (B, 3, image_size, image_size) in [0, 1]. */
 status stylenet_trainer_step(stylenet_trainer *t, tensor *photos, stylenet_train_stats *out);
+/* One data-parallel step (dist.h): photos are this rank's rows first .. first + B' - 1 of a
+ * batch of `batch`; the gradients are summed over the ranks in one fused all-reduce, so
+ * every rank takes the step one process would take on the whole batch, and the weights are
+ * checked to be the same bits on every rank. d NULL or of size 1: stylenet_trainer_step. */
+struct dist;
+status stylenet_trainer_step_dist(stylenet_trainer *t, tensor *photos, int first, int batch, struct dist *d,
+                                  stylenet_train_stats *out);
 /* The loss of the current network on photos, each painted in style `style`, no update. */
 status stylenet_trainer_eval(stylenet_trainer *t, tensor *photos, int style, stylenet_train_stats *out);
 int64_t stylenet_trainer_steps(const stylenet_trainer *t);

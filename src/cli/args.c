@@ -1,4 +1,4 @@
-/* args.c: parsing option values (args.h) and hashing input files for provenance. */
+/* args.c: parsing option values (args.h). */
 #include "cli/args.h"
 #include <errno.h>
 #include <math.h>

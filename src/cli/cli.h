@@ -11,6 +11,7 @@ int cmd_gan(int argc, char **argv);
 int cmd_style_net(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_attack(int argc, char **argv);

@@ -28,7 +28,12 @@ static void serve_usage(FILE *f) {
         "  --port N               [%d]; 0 picks a free port (the first line on stderr says which)\n"
         "  --data-dir DIR         job records (SQLite) and files [%s]\n"
         "  --styles DIR           the style gallery: its .png/.jpg/.jpeg/.webp files [none]\n"
-        "  --workers N            optimisation jobs run at once [%d]\n"
+        "  --workers N            optimisation jobs run at once; 0 with --db: run none here [%d]\n"
+        "  --db URL               a PostgreSQL queue shared with other servers and `atelier worker`s\n"
+        "                         (postgresql://host/db; the data folder is then a cache) [SQLite\n"
+        "                         in the data folder]\n"
+        "  --lease S              with --db: a running job's lease, renewed while it runs; a dead\n"
+        "                         worker's job runs again elsewhere after it [30]\n"
         "  --queue N              jobs that may wait; more are refused with 429 [%d]\n"
         "  --token TOKEN          require \"Authorization: Bearer TOKEN\" (or ?token=) for all but\n"
         "                         the page and /healthz; also from $ATELIER_TOKEN [off]\n"
@@ -63,7 +68,12 @@ static bool parse_value(serve_cli *c, const char *opt, const char *v) {
     else if (!strcmp(opt, "--port")) return arg_int(CMD, opt, v, 0, 65535, &o->port);
     else if (!strcmp(opt, "--data-dir")) o->data_dir = v;
     else if (!strcmp(opt, "--styles")) o->styles_dir = v;
-    else if (!strcmp(opt, "--workers")) return arg_int(CMD, opt, v, 1, 64, &o->workers);
+    else if (!strcmp(opt, "--workers")) return arg_int(CMD, opt, v, 0, 64, &o->workers);
+    else if (!strcmp(opt, "--db")) o->db = v;
+    else if (!strcmp(opt, "--lease")) {
+        if (!arg_float(CMD, opt, v, 1, 3600, &f)) return false;
+        o->lease_seconds = f;
+    }
     else if (!strcmp(opt, "--queue")) return arg_int(CMD, opt, v, 1, 100000, &o->queue_max);
     else if (!strcmp(opt, "--token")) o->token = v;
     else if (!strcmp(opt, "--cors")) o->cors_origin = v;
@@ -102,6 +112,10 @@ static int serve_parse(int argc, char **argv, serve_cli *c) {
         if (!v) { fprintf(stderr, "atelier %s: %s needs a value\n", CMD, opt); return -1; }
         if (!parse_value(c, opt, v)) return -1;
     }
+    if (c->o.workers == 0 && !c->o.db) {
+        fprintf(stderr, "atelier %s: --workers 0 needs --db (a shared queue that other processes run)\n", CMD);
+        return -1;
+    }
     if (!c->o.token) {
         const char *env = getenv("ATELIER_TOKEN");
         if (env && *env) c->o.token = env;
@@ -134,8 +148,8 @@ int cmd_serve(int argc, char **argv) {
         return 1;
     }
     const char *net = c.o.net ? c.o.net : c.o.weights ? "vgg19 (weights file)" : stylize_default_net(NULL);
-    fprintf(stderr, "atelier serve: listening on http://%s:%d/ (data in %s; feature network %s)\n", c.o.host, serve_port(s),
-            c.o.data_dir, net);
+    fprintf(stderr, "atelier serve: listening on http://%s:%d/ (%s %s; feature network %s)\n", c.o.host, serve_port(s),
+            c.o.db ? "queue in PostgreSQL, cache in" : "data in", c.o.data_dir, net);
     if (c.o.style_model) fprintf(stderr, "atelier serve: fast style model %s: its styles in the gallery paint in seconds\n",
                                  c.o.style_model);
     else fprintf(stderr, "atelier serve: no fast style model (--style-model): every job is optimised\n");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "atelier/dataset.h"
+#include "atelier/dist.h"
 #include "atelier/featnet.h"
 #include "atelier/ops.h"
 #include "atelier/plot.h"
@@ -32,6 +33,8 @@ typedef struct train_cli {
     int steps, sample_every, checkpoint_every;
     bool resume, quiet;
     /* the run */
+    dist *d;                     /* the processes (mpirun -np K): rank 0 writes every file */
+    int rank, ranks;
     featnet *fn;
     stylenet_trainer *t;
     dataset *ds;
@@ -227,17 +230,19 @@ static uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-/* The photos of step `step`: drawn from the training part (all but the validation
- * photos), flipped, cropped at offsets from (seed, step, i); (B, 3, S, S) in [0, 1]. */
+/* This rank's rows [lo, hi) of the photos of step `step`: drawn from the training part (all
+ * but the validation photos), flipped, cropped at offsets from (seed, step, i), i the row in
+ * the whole batch, so any number of ranks sees the same batch; (hi - lo, 3, S, S) in [0, 1]. */
 static tensor *train_batch(train_cli *t, arena *a, int64_t step) {
-    int b = t->c.batch, n = t->ds->n - t->c.val, s = t->c.image_size, l = t->ds->size;
-    int *idx = arena_alloc(a, sizeof(int) * (size_t)b);
-    bool *flip = arena_alloc(a, sizeof(bool) * (size_t)b);
-    if (!idx || !flip || dataset_draw(t->c.seed, (uint64_t)step, n, b, !t->c.no_flip, idx, flip) != STATUS_OK) return NULL;
-    tensor *full = dataset_batch(t->ds, a, idx, flip, b), *x = tensor_new(a, 4, (int[]){b, 3, s, s});
+    int B = t->c.batch, n = t->ds->n - t->c.val, s = t->c.image_size, l = t->ds->size, lo, hi;
+    dist_share(B, t->rank, t->ranks, &lo, &hi);
+    int *idx = arena_alloc(a, sizeof(int) * (size_t)B), b = hi - lo;
+    bool *flip = arena_alloc(a, sizeof(bool) * (size_t)B);
+    if (!idx || !flip || dataset_draw(t->c.seed, (uint64_t)step, n, B, !t->c.no_flip, idx, flip) != STATUS_OK) return NULL;
+    tensor *full = dataset_batch(t->ds, a, idx + lo, flip + lo, b), *x = tensor_new(a, 4, (int[]){b, 3, s, s});
     if (!full || !x) return NULL;
     for (int i = 0; i < b; i++) {
-        uint64_t h = mix64(t->c.seed ^ mix64((uint64_t)step * 1024 + (uint64_t)i));
+        uint64_t h = mix64(t->c.seed ^ mix64((uint64_t)step * 1024 + (uint64_t)(lo + i)));
         int oy = (int)(h % (uint64_t)(l - s + 1)), ox = (int)((h >> 32) % (uint64_t)(l - s + 1));
         for (int c = 0; c < 3; c++)
             for (int y = 0; y < s; y++) {
@@ -399,6 +404,7 @@ static bool setup(train_cli *t) {
         for (int s = 0; s < t->nstyles; s++) image_free(ims[s]);
         if (!ok) return false;
     }
+    if (t->rank != 0) return true;   /* rank 0 writes the log (and every other file) */
     run_path(t, "log.jsonl", path, sizeof path);
     return (t->log = train_log_reopen(CMD, path, stylenet_trainer_steps(t->t), kept_line, t)) != NULL;
 }
@@ -408,19 +414,21 @@ static int train_loop(train_cli *t) {
     const stylenet_train_config *c = &t->c;
     t->bar = progress_start(t->steps - start, t->quiet);
     double t0 = progress_now();
-    signal(SIGINT, on_sigint);
     if (!t->quiet)
         fprintf(stderr, "training a style network (width %g, %d style%s) on %d photos of %s (%d held out), "
-                "%dpx crops, batch %d, loss on %s; steps %lld..%d\n", c->width, c->nstyles, c->nstyles > 1 ? "s" : "",
-                t->ds->n - t->c.val, t->data, t->c.val, c->image_size, c->batch, c->loss_net, (long long)start, t->steps);
-    if (start == 0 && t->sample_every && !validate(t, 0)) return 1;
+                "%dpx crops, batch %d, loss on %s; steps %lld..%d; %d process%s (%s)\n", c->width, c->nstyles,
+                c->nstyles > 1 ? "s" : "", t->ds->n - t->c.val, t->data, t->c.val, c->image_size, c->batch, c->loss_net,
+                (long long)start, t->steps, t->ranks, t->ranks > 1 ? "es" : "", dist_name(t->d));
+    if (t->rank == 0 && start == 0 && t->sample_every && !validate(t, 0)) return 1;
     arena *a = arena_new(16 << 20);
     if (!a) { fprintf(stderr, "atelier %s: out of memory\n", CMD); return 1; }
     int rc = 0;
     for (int64_t s = start; s < t->steps; s++) {
         stylenet_train_stats st;
         tensor *x = train_batch(t, a, s);
-        if (!x || stylenet_trainer_step(t->t, x, &st) != STATUS_OK) {
+        int lo, hi;
+        dist_share(c->batch, t->rank, t->ranks, &lo, &hi);
+        if (!x || stylenet_trainer_step_dist(t->t, x, lo, c->batch, t->d, &st) != STATUS_OK) {
             fprintf(stderr, "\natelier %s: step %lld: %s\n", CMD, (long long)s, error_message());
             rc = 1;
             break;
@@ -428,6 +436,14 @@ static int train_loop(train_cli *t) {
         arena_reset(a);
         int64_t done = s + 1;
         double el = progress_now() - t0;
+        /* Ctrl-C on any rank stops every rank after the same step */
+        double stop = interrupted;
+        if (dist_allreduce_sum_f64(t->d, &stop, 1) != STATUS_OK) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); rc = 1; break; }
+        if (stop > 0) interrupted = 1;
+        if (t->rank != 0) {   /* the other ranks write nothing */
+            if (interrupted) { rc = 130; break; }
+            continue;
+        }
         fprintf(t->log, "{\"step\":%lld,\"loss\":%.6g,\"content\":%.6g,\"style\":%.6g,\"tv\":%.6g,\"seconds\":%.3f}\n",
                 (long long)done, st.loss, st.content, st.style, st.tv, el);
         hist_train(t, (double)done, &st);
@@ -472,8 +488,23 @@ static int cmd_train(int argc, char **argv) {
                    .c = {.width = 0.5f, .image_size = 256, .style_size = 512, .batch = 4, .lr = 1e-3f, .seed = 1, .val = 4}};
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
+    /* mpirun -np K: K processes, each its share of every batch (dist.h) */
+    if (!(t.d = dist_init())) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); return 1; }
+    t.rank = dist_rank(t.d);
+    t.ranks = dist_size(t.d);
+    if (t.rank != 0) t.quiet = true;
+    if (t.ranks > t.c.batch) {
+        fprintf(stderr, "atelier %s: %d processes for a batch of %d: give each at least one photo (--batch)\n", CMD, t.ranks, t.c.batch);
+        return 2;
+    }
+    /* from here, not from the first step: a Ctrl-C during the setup (seconds on a busy
+     * machine) still ends with a checkpoint, after the first step */
+    signal(SIGINT, on_sigint);
     int rc = setup(&t) ? train_loop(&t) : 1;
     train_free(&t);
+    /* after a failure, no MPI_Finalize (it could wait for ranks still in a step): exiting
+     * non-zero makes mpirun stop the others */
+    if (rc == 0 || rc == 130) dist_finalize(t.d);
     return rc;
 }
 

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/backend.h"
+#include "atelier/dist.h"
+#include "atelier/jobs.h"
 #include "cli/cli.h"
 
 typedef struct command { const char *name; int (*run)(int, char **); const char *summary; } command;
@@ -17,6 +19,7 @@ static const command COMMANDS[] = {
     {"attack", cmd_attack, "adversarial examples against a classifier (FGSM, PGD, C&W), universal perturbations, robustness curves"},
     {"serve", cmd_serve, "the web service: a page and a JSON API for style transfer jobs"},
     {"lab", cmd_lab, "GAN Lab on this engine: watch a 2-D GAN learn in the browser"},
+    {"worker", cmd_worker, "run the jobs of a shared queue (PostgreSQL) without serving HTTP"},
     {"models", cmd_models, "the feature networks installed (trained InceptionV3, MobileNetV2), and their layers"},
     {"inspect", cmd_inspect, "list the tensors and metadata of a .safetensors file"},
 };
@@ -36,7 +39,9 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("atelier %s (backends %s)\n", ATELIER_VERSION, backend_names());
+        /* scripts/run-tests.sh reads the backends between the parentheses */
+        printf("atelier %s (backends %s) job stores: %s; data-parallel training: %s\n", ATELIER_VERSION, backend_names(),
+               jobs_store_names(), dist_backends());
         return 0;
     }
     const char *be = getenv("ATELIER_BACKEND");

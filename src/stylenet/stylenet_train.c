@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "atelier/dist.h"
 #include "atelier/featnet.h"
 #include "atelier/ops.h"
 #include "atelier/optim.h"
@@ -31,6 +32,7 @@ struct stylenet_trainer {
     float sw[MAX_LAYERS], cw[MAX_LAYERS];     /* normalised style weights; content weights */
     tensor *gram[MAX_LAYERS];                 /* (S, C, C) */
     tensor *gram_norm;                        /* (S, L): 1 / mean(G^2) */
+    dist *dist;                               /* during a data-parallel step, else NULL */
 };
 
 stylenet_train_config stylenet_train_defaults(const featnet *loss_net) {
@@ -155,10 +157,13 @@ stylenet *stylenet_trainer_model(stylenet_trainer *t) { return &t->net; }
 
 /* ---- the loss ---- */
 
-static double mean_square(const tensor *t) {
-    double acc = 0;
-    for (int64_t i = 0; i < t->numel; i++) acc += (double)t->data[i] * t->data[i];
-    return t->numel ? acc / (double)t->numel : 0;
+/* Over the whole batch: in a data-parallel step the ranks' sums and counts are added, so a
+ * rank's share is normalised as one process's whole batch is. */
+static double mean_square(const stylenet_trainer *t, const tensor *x) {
+    double acc[2] = {0, (double)x->numel};
+    for (int64_t i = 0; i < x->numel; i++) acc[0] += (double)x->data[i] * x->data[i];
+    if (t->dist && dist_allreduce_sum_f64(t->dist, acc, 2) != STATUS_OK) return NAN;
+    return acc[1] > 0 ? acc[0] / acc[1] : 0;
 }
 
 /* The loss of photos x (B, 3, S, S) painted in styles style[i]; parts in out. */
@@ -177,7 +182,7 @@ static tensor *loss_of(stylenet_trainer *t, arena *a, tensor *x, const int *styl
     if (!y || featnet_forward(t->fn, a, y, t->ns + t->nc, t->names, f) != STATUS_OK) return NULL;
     tensor *content = tensor_scalar(a, 0.0f), *style_l = tensor_scalar(a, 0.0f);
     for (int l = 0; l < t->nc; l++) {
-        double m = mean_square(fc[l]);
+        double m = mean_square(t, fc[l]);
         content = op_add(a, content, op_mul_scalar(a, op_mse_loss(a, f[t->ns + l], fc[l]), (float)(t->cw[l] * (m > 1e-12 ? 1.0 / m : 0))));
     }
     for (int l = 0; l < t->ns; l++) {
@@ -213,18 +218,81 @@ static status check_photos(const stylenet_trainer *t, const tensor *x) {
 }
 
 status stylenet_trainer_step(stylenet_trainer *t, tensor *photos, stylenet_train_stats *out) {
+    return stylenet_trainer_step_dist(t, photos, 0, photos ? photos->shape[0] : 0, NULL, out);
+}
+
+/* The ranks' gradients summed, each scaled by its share b / batch: every loss term is a mean
+ * over the batch's samples, so the sum is the whole batch's gradient. One buffer, one
+ * all-reduce (not one per tensor). */
+static status reduce_grads(stylenet_trainer *t, int b, int batch) {
+    const model_params *p = &t->net.params;
+    int64_t n = 0;
+    for (int k = 0; k < p->n; k++) n += p->tensors[k]->numel;
+    float *buf = malloc(sizeof(float) * (size_t)n), scale = (float)b / (float)batch;
+    if (!buf) return error_set(STATUS_NOMEM, "stylenet training: out of memory");
+    int64_t at = 0;
+    for (int k = 0; k < p->n; k++) {
+        const tensor *w = p->tensors[k];
+        for (int64_t i = 0; i < w->numel; i++) buf[at + i] = w->grad ? w->grad[i] * scale : 0.0f;
+        at += w->numel;
+    }
+    status st = dist_allreduce_sum(t->dist, buf, n);
+    at = 0;
+    for (int k = 0; st == STATUS_OK && k < p->n; k++) {
+        tensor *w = p->tensors[k];
+        if (w->grad) memcpy(w->grad, buf + at, sizeof(float) * (size_t)w->numel);
+        at += w->numel;
+    }
+    free(buf);
+    return st;
+}
+
+/* The weights, the same bits on every rank (or a clear error): the all-reduce gives every
+ * rank the same sum, so Adam's steps agree. */
+static status check_weights(stylenet_trainer *t) {
+    const model_params *p = &t->net.params;
+    uint64_t h[2] = {0, 0};
+    for (int k = 0; k < p->n; k++) {
+        const tensor *w = p->tensors[k];
+        for (int64_t i = 0; i < w->numel; i++) {
+            uint32_t bits;
+            memcpy(&bits, &w->data[i], sizeof bits);
+            h[k & 1] = (h[k & 1] ^ bits) * 1099511628211ULL;
+        }
+    }
+    return dist_check_same(t->dist, h, sizeof h);
+}
+
+status stylenet_trainer_step_dist(stylenet_trainer *t, tensor *photos, int first, int batch, dist *d, stylenet_train_stats *out) {
     if (check_photos(t, photos) != STATUS_OK) return error_status();
     int b = photos->shape[0], style[256];
-    if (b > 256) return error_set(STATUS_ARG, "stylenet training: batch %d (at most 256)", b);
-    for (int i = 0; i < b; i++) style[i] = (int)(((uint64_t)t->steps * (uint64_t)b + (uint64_t)i) % (uint64_t)t->c.nstyles);
+    if (batch > 256 || first < 0 || first + b > batch)
+        return error_set(STATUS_ARG, "stylenet training: rows %d..%d of a batch of %d (at most 256)", first, first + b - 1, batch);
+    /* sample i of the whole batch of step t is painted in style (t B + i) mod S, whatever rank has it */
+    for (int i = 0; i < b; i++)
+        style[i] = (int)(((uint64_t)t->steps * (uint64_t)batch + (uint64_t)(first + i)) % (uint64_t)t->c.nstyles);
+    t->dist = d && dist_size(d) > 1 ? d : NULL;
     bool was = autograd_set(true);
     optim_zero_grad(t->opt);
-    tensor *loss = loss_of(t, t->step, photos, style, out);
+    stylenet_train_stats local;
+    tensor *loss = loss_of(t, t->step, photos, style, &local);
     status st = !loss ? error_status() : tensor_backward(loss);
-    if (st == STATUS_OK && out && !isfinite(out->loss))
-        st = error_set(STATUS_ARG, "stylenet training: the loss is %g at step %lld (lower --lr)", out->loss, (long long)t->steps);
+    if (t->dist) {   /* every rank reduces, even after a failure of its own, or the others wait for ever */
+        double parts[5] = {local.loss * b / batch, local.content * b / batch, local.style * b / batch, local.tv * b / batch,
+                           st == STATUS_OK ? 0 : 1};
+        status rs = reduce_grads(t, b, batch);
+        if (rs == STATUS_OK) rs = dist_allreduce_sum_f64(t->dist, parts, 5);
+        if (st == STATUS_OK && rs != STATUS_OK) st = rs;
+        if (st == STATUS_OK && parts[4] > 0) st = error_set(STATUS_ARG, "stylenet training: another rank failed at step %lld", (long long)t->steps);
+        local = (stylenet_train_stats){parts[0], parts[1], parts[2], parts[3]};
+    }
+    if (out) *out = local;
+    if (st == STATUS_OK && !isfinite(local.loss))
+        st = error_set(STATUS_ARG, "stylenet training: the loss is %g at step %lld (lower --lr)", local.loss, (long long)t->steps);
     if (st == STATUS_OK) st = optim_step(t->opt);
+    if (st == STATUS_OK && t->dist) st = check_weights(t);
     if (st == STATUS_OK) t->steps++;
+    t->dist = NULL;
     autograd_set(was);
     arena_reset(t->step);
     return st;

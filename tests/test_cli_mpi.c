@@ -1,0 +1,169 @@
+/* Data-parallel training with MPI (dist.h) end to end: `mpirun -np 2 atelier style-net train`
+ * with batch B gives the weights of one process with batch B after the same steps, and so
+ * does a run that resumes with another number of processes (2 -> 1, 1 -> 2). Skips, saying
+ * so, when the build has no MPI or mpirun is missing (CI installs both).
+ *
+ * What is compared, and the tolerance: the ranks' gradients are summed in another order than
+ * one process sums the whole batch's (float32 rounding), and Adam divides by sqrt(v), so a
+ * gradient that is only rounding noise becomes a step of the full learning rate in a random
+ * direction. The biases of the convolutions that an instance norm follows are such: the norm
+ * removes them, their gradient is 0 but for rounding, and they drift by up to lr per step
+ * in any run, with no effect on the network's function. So the test compares what the
+ * networks compute: the paintings of a fixed photo (values in [0, 1]) agree within 1/255,
+ * one level of an 8-bit picture (measured 2.5e-3 after 2 steps on 2 processes, 6e-5 when
+ * the first 2 steps ran on one: the first steps, with Adam's v still tiny, magnify most);
+ * the convolution weights within 2e-3 (measured 6e-4: a few elements of near-zero gradient
+ * move by a fraction of lr = 0.003). 4 steps change the painting by 0.7. The scenario
+ * runs on the default backend only (the reference one would take minutes). */
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "atelier/image.h"
+#include "atelier/safetensors.h"
+#include "atelier/stylenet.h"
+#include "harness.h"
+
+#define TINY " --net vgg19 --content-layers relu2_1 --style-layers relu1_1,relu2_1 --width 0.25 --image-size 32" \
+             " --load-size 40 --style-size 48 --batch 4 --lr 0.003 --val 2 --sample-every 0 --checkpoint-every 2 --quiet"
+/* The launcher: as root mpirun wants both variables; LSAN_OPTIONS leaves OpenMPI's own
+ * allocations (tests/lsan-mpi.supp) out of a sanitizer build's leak report. */
+static const char *mpirun(void) {
+    static char cmd[1200];
+    char here[600];
+    snprintf(here, sizeof here, "%s", __FILE__);
+    snprintf(cmd, sizeof cmd, "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 LSAN_OPTIONS=suppressions=%s/lsan-mpi.supp "
+             "mpirun --oversubscribe --bind-to none -x LSAN_OPTIONS -np 2 ", dirname(here));
+    return cmd;
+}
+
+static bool write_image(const char *path, int w, int h, int k) {
+    image *im = image_new(w, h, 3);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                im->data[(c * h + y) * w + x] = 0.5f + 0.45f * sinf(x * 0.13f * (k + 1) + c * 2) * cosf(y * 0.11f + k);
+    bool ok = image_write(path, im, NULL) == STATUS_OK;
+    image_free(im);
+    return ok;
+}
+
+static int run(const char *launcher, const char *args, char *out, char *err) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s" ATELIER_BIN " style-net train --style waves.png --data photos %s" TINY, test_dir,
+             launcher, args);
+    return test_shell(cmd, out, err);
+}
+
+/* The largest |a - b| over the ".weight" tensors of two model files (-1: no match). */
+static double max_diff_weights(const char *a, const char *b) {
+    safetensors *fa = safetensors_open(test_tmp_path(a)), *fb = safetensors_open(test_tmp_path(b));
+    arena *ar = arena_new(8 << 20);
+    double worst = fa && fb && ar ? 0 : -1;
+    for (int i = 0; worst >= 0 && i < safetensors_count(fa); i++) {
+        const char *name = safetensors_name(fa, i);
+        size_t n = strlen(name);
+        if (n < 7 || strcmp(name + n - 7, ".weight")) continue;
+        tensor *x = safetensors_get(fa, ar, name), *y = safetensors_get(fb, ar, name);
+        if (!x || !y || x->numel != y->numel) { worst = -1; break; }
+        for (int64_t k = 0; k < x->numel; k++) worst = fmax(worst, fabs((double)x->data[k] - y->data[k]));
+    }
+    arena_free(ar);
+    safetensors_close(fa);
+    safetensors_close(fb);
+    error_clear();
+    return worst;
+}
+
+/* The largest |a - b| between two models' paintings of one fixed photo (-1: no model). */
+static double max_diff_painting(const char *a, const char *b) {
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s", test_tmp_path(a));
+    snprintf(pb, sizeof pb, "%s", test_tmp_path(b));
+    stylenet *ma = stylenet_load(pa), *mb = stylenet_load(pb);
+    arena *ar = arena_new(16 << 20);
+    double worst = -1;
+    if (ma && mb && ar) {
+        tensor *x = tensor_new(ar, 4, (int[]){1, 3, 32, 32}), *mix = tensor_new(ar, 2, (int[]){1, ma->nstyles});
+        for (int64_t k = 0; x && k < x->numel; k++) x->data[k] = 0.5f + 0.4f * sinf((float)k * 0.37f);
+        if (mix) mix->data[0] = 1.0f;
+        tensor *ya = x && mix ? stylenet_forward(ma, ar, x, mix) : NULL, *yb = ya ? stylenet_forward(mb, ar, x, mix) : NULL;
+        if (ya && yb) {
+            worst = 0;
+            for (int64_t k = 0; k < ya->numel; k++) worst = fmax(worst, fabs((double)ya->data[k] - yb->data[k]));
+        }
+    }
+    arena_free(ar);
+    stylenet_free(ma);
+    stylenet_free(mb);
+    error_clear();
+    return worst;
+}
+
+static void test_mpi_same_weights(void) {
+    static char out[65536], err[65536];
+    if (test_shell(ATELIER_BIN " --version", out, err) != 0 || !strstr(out, "data-parallel training: mpi")) {
+        test_skip("this build has no MPI (libopenmpi-dev)");
+        return;
+    }
+    const char *be = getenv("ATELIER_BACKEND"), *list = strstr(out, "(backends ");
+    size_t first = list ? strcspn(list + 10, ",;)") : 0;
+    if (be && *be && list && (strlen(be) != first || strncmp(be, list + 10, first))) {
+        test_skip("the MPI scenario runs on the default backend only (it takes minutes on the reference one)");
+        return;
+    }
+    if (test_shell("mpirun --version", out, err) != 0) {
+        test_skip("mpirun is not installed (Debian: openmpi-bin)");
+        return;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s", test_tmp_path("photos"));
+    CHECK(mkdir(path, 0777) == 0);
+    for (int k = 0; k < 8; k++) {
+        snprintf(path, sizeof path, "%s/p%d.png", test_tmp_path("photos"), k);
+        CHECK(write_image(path, 48 + 4 * k, 44, k));
+    }
+    CHECK(write_image(test_tmp_path("waves.png"), 64, 64, 7));
+    /* one process, batch 4, 4 steps; and 2 processes with 2 photos each */
+    CHECK_MSG(run("", "--out one --steps 4", out, err) == 0, "one process: %s", err);
+    CHECK_MSG(run(mpirun(), "--out two --steps 4", out, err) == 0, "mpirun -np 2: %s", err);
+    double d2 = max_diff_painting("one/model.safetensors", "two/model.safetensors");
+    double w2 = max_diff_weights("one/model.safetensors", "two/model.safetensors");
+    /* resumed with another number of processes: 2 then 1, and 1 then 2 */
+    CHECK_MSG(run(mpirun(), "--out r21 --steps 2", out, err) == 0, "mpirun -np 2, 2 steps: %s", err);
+    CHECK_MSG(run("", "--out r21 --steps 4 --resume", out, err) == 0, "resume on 1: %s", err);
+    CHECK_MSG(run("", "--out r12 --steps 2", out, err) == 0, "one process, 2 steps: %s", err);
+    CHECK_MSG(run(mpirun(), "--out r12 --steps 4 --resume", out, err) == 0, "resume on 2: %s", err);
+    double d21 = max_diff_painting("one/model.safetensors", "r21/model.safetensors");
+    double d12 = max_diff_painting("one/model.safetensors", "r12/model.safetensors");
+    double w21 = max_diff_weights("one/model.safetensors", "r21/model.safetensors");
+    double w12 = max_diff_weights("one/model.safetensors", "r12/model.safetensors");
+    printf("  after 4 steps, np 2 vs 1 process: paintings differ by %.3g at most, conv weights by %.3g\n", d2, w2);
+    printf("  resumed 2 -> 1 processes: %.3g, %.3g; 1 -> 2: %.3g, %.3g\n", d21, w21, d12, w12);
+    CHECK(d2 >= 0 && d2 <= 1.0 / 255);
+    CHECK(d21 >= 0 && d21 <= 1.0 / 255);
+    CHECK(d12 >= 0 && d12 <= 1.0 / 255);
+    CHECK(w2 >= 0 && w2 <= 2e-3);
+    CHECK(w21 >= 0 && w21 <= 2e-3);
+    CHECK(w12 >= 0 && w12 <= 2e-3);
+    /* 3 more steps change the painting by far more than the tolerance (the test can fail) */
+    CHECK(run("", "--out zero --steps 1", out, err) == 0);
+    double step1 = max_diff_painting("one/model.safetensors", "zero/model.safetensors");
+    printf("  the painting after 4 steps vs after 1: %.3g\n", step1);
+    CHECK(step1 > 1e-2);
+    /* rank 0 alone writes: one log line per step, not two */
+    size_t n = 0;
+    char *log = (char *)test_read_file(test_tmp_path("two/log.jsonl"), &n);
+    int lines = 0;
+    for (char *p = log; p && (p = strstr(p, "\"step\":")); p++) lines += strstr(p, "\"val\"") != p + 9 && p[8] != '0';
+    free(log);
+    CHECK_MSG(lines >= 4 && lines <= 5, "two/log.jsonl has %d step lines, want 4 (and the validation's)", lines);
+}
+
+int main(void) {
+    if (!test_make_dir()) return 1;
+    RUN(test_mpi_same_weights);
+    return test_finish();
+}
