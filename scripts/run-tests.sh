@@ -6,7 +6,7 @@
 # usage: scripts/run-tests.sh BUILD_DIR
 build="${1:-build}"
 # (cpu-bf16 trades precision for speed by design: tests/test_cpu_bf16.c checks it on its own)
-backends=$("$build/atelier" --version | sed -nE 's/.*\(backends? (.*)\)/\1/p' | tr -d ',' | sed 's/cpu-bf16//')
+backends=$("$build/atelier" --version | sed -nE 's/.*\(backends? ([^)]*)\).*/\1/p' | tr -d ',' | sed 's/cpu-bf16//')
 [ -n "$backends" ] || backends=ref
 # OpenMP threads that wait by sleeping: the CLI tests run a server and its client side by
 # side, and spinning threads of one process starve the other's on 2 cores (a test that takes
