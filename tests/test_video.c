@@ -252,7 +252,7 @@ static void test_report(void) {
     for (int i = 0; i < 3 * 48 * 48; i++) paint->data[i] = (float)((i * 7) % 11) / 10.0f;
     CHECK(image_write(test_tmp_path("paint.png"), paint, NULL) == STATUS_OK);
     image_free(paint);
-    CHECK_MSG(run("video clip.mp4 -o rep.mp4 --duration 0.75 --report --report-style paint.png --report-frames 1 --net vgg19 --quiet", out, err) == 0, "%s", err);
+    CHECK_MSG(run("video clip.mp4 -o rep.mp4 --duration 0.75 --size 64 --report --report-style paint.png --report-frames 1 --net vgg19 --quiet", out, err) == 0, "%s", err);
     double in = -1, pf = -1, cons = -1, spf = -1, scons = -1;
     const char *p = strstr(out, "input"), *q = strstr(out, "per-frame"), *s = strstr(out, "consistent");
     CHECK_MSG(p && q && s && sscanf(p, "input %lf", &in) == 1 && sscanf(q, "per-frame %lf %lf", &pf, &spf) == 2 &&
