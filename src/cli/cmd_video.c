@@ -20,7 +20,7 @@
 
 #define CMD "video"
 #define MAX_STYLES 16
-#define REPORT_SAMPLES 8            /* frames the style measure is taken on */
+#define REPORT_SAMPLES 8            /* frames the style measure is taken on, by default */
 #define DEFAULT_ITERATIONS 100      /* optimisation, per frame */
 #define DEFAULT_TEMPORAL_WEIGHT 50  /* optimisation, relative to the content weight */
 /* The fast path's blend weight, with the detail restored (restore_detail below): measured
@@ -38,7 +38,7 @@
 
 typedef struct video_cli {
     const char *in, *out, *model, *mix, *styles[MAX_STYLES], *report_style, *net, *models_dir;
-    int nstyles, size, crf, temporal, iterations;   /* temporal: -1 unset */
+    int nstyles, size, crf, temporal, iterations, report_frames;   /* temporal: -1 unset */
     float strength, blend, temporal_weight;
     double start, duration, fps;
     bool preserve_colors, report, quiet, detail;
@@ -96,10 +96,11 @@ static void video_usage(FILE *f) {
         "                           side (computes both stylisations; OUT gets the one asked for)\n"
         "  --report-style FILE      the painting for the style distance (the fast path; with\n"
         "                           -s PAINTING, that one)\n"
+        "  --report-frames N        frames the style distance is measured on, evenly spaced [%d]\n"
         "  --quiet                  no progress bar\n"
         "  -h, --help               this text\n",
         VIDEO_FOLDER_FPS, (long long)VIDEO_GIF_MAX_PIXELS, DEFAULT_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT,
-        stylize_default_net(NULL), VIDEO_DEFAULT_BLEND);
+        stylize_default_net(NULL), VIDEO_DEFAULT_BLEND, REPORT_SAMPLES);
 }
 
 static bool parse_value(video_cli *c, const char *opt, const char *v) {
@@ -118,6 +119,7 @@ static bool parse_value(video_cli *c, const char *opt, const char *v) {
     else if (!strcmp(opt, "--size")) return arg_int(CMD, opt, v, 16, 8192, &c->size);
     else if (!strcmp(opt, "--crf")) return arg_int(CMD, opt, v, 0, 63, &c->crf);
     else if (!strcmp(opt, "--report-style")) c->report_style = v;
+    else if (!strcmp(opt, "--report-frames")) return arg_int(CMD, opt, v, 1, 1000000, &c->report_frames);
     else if (!strcmp(opt, "--start") || !strcmp(opt, "--duration") || !strcmp(opt, "--fps")) {
         float x;
         if (!arg_float(CMD, opt, v, !strcmp(opt, "--start") ? 0 : 1e-3, !strcmp(opt, "--fps") ? 1000 : 1e7, &x)) return false;
@@ -403,7 +405,7 @@ static void print_report(const video_cli *c, const painter *p, const stream *s, 
     for (int i = 0; i < 3; i++) e[i] = flow_werr_value(&s->werr[i]);
     double st[2] = {s->style_n ? s->style[0] / s->style_n : NAN, s->style_n ? s->style[1] / s->style_n : NAN};
     printf("report: %s, %lld frames of %dx%d at %g fps; style distance on %d frames (network %s)\n", c->in,
-           (long long)n, vi->width, vi->height, vi->fps, s->style_n, stylize_default_net(c->models_dir));
+           (long long)n, vi->width, vi->height, vi->fps, s->style_n, c->net ? c->net : stylize_default_net(c->models_dir));
     printf("  %-12s %14s %14s\n", "", "warping error", "style dist.");
     printf("  %-12s %14.6f %14s\n", "input", e[0], "-");
     printf("  %-12s %14.6f %14.6f\n", "per-frame", e[1], st[0]);
@@ -415,7 +417,7 @@ static void print_report(const video_cli *c, const painter *p, const stream *s, 
 
 int cmd_video(int argc, char **argv) {
     video_cli c = {.strength = 1, .detail = true, .blend = VIDEO_DEFAULT_BLEND, .temporal = -1, .crf = -1,
-                   .iterations = DEFAULT_ITERATIONS, .temporal_weight = DEFAULT_TEMPORAL_WEIGHT};
+                   .iterations = DEFAULT_ITERATIONS, .report_frames = REPORT_SAMPLES, .temporal_weight = DEFAULT_TEMPORAL_WEIGHT};
     int parsed = video_parse(argc, argv, &c);
     if (parsed > 0) { video_usage(stdout); return 0; }
     if (parsed < 0) return 2;
@@ -455,7 +457,7 @@ int cmd_video(int argc, char **argv) {
     }
     if (!(w = video_writer_open(c.out, vi->width, vi->height, &wo))) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); goto done; }
     int64_t total = vi->frames > 0 ? vi->frames : 0;
-    int64_t sample_every = total > REPORT_SAMPLES ? total / REPORT_SAMPLES : 1;
+    int64_t sample_every = total > c.report_frames ? total / c.report_frames : 1;
     progress bar = progress_start(total, c.quiet);
     double t0 = progress_now();
     for (;;) {
