@@ -39,8 +39,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        /* scripts/run-tests.sh reads the backends between the parentheses */
-        printf("atelier %s (backends %s) job stores: %s; data-parallel training: %s\n", ATELIER_VERSION, backend_names(),
+        /* scripts/run-tests.sh reads the backends from the first line, between the parentheses */
+        printf("atelier %s (backends %s)\njob stores: %s\ndata-parallel training: %s\n", ATELIER_VERSION, backend_names(),
                jobs_store_names(), dist_backends());
         return 0;
     }
