@@ -137,8 +137,11 @@ static void test_train_resume_predict(void) {
 
 static void test_interrupt(void) {
     char out[8192], err[8192], cmd[8192];
-    snprintf(cmd, sizeof cmd, "cd %s && timeout --preserve-status -s INT 2 " ATELIER_BIN " classify train" CLASSES CNN
-             " --epochs 1000000 --out c.safetensors --quiet", test_dir);   /* quiet: the per-epoch tables would overflow err */
+    /* SIGINT once the run has logged a step (a fixed delay raced the program's start on a
+     * loaded machine: a signal before the handler is installed kills it silently) */
+    snprintf(cmd, sizeof cmd, "cd %s && { " ATELIER_BIN " classify train" CLASSES CNN " --epochs 1000000 --out c.safetensors & p=$!;"
+             " i=0; while [ ! -s c.run/log.jsonl ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done;"
+             " sleep 0.2; kill -INT $p; wait $p; }", test_dir);
     int rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 130, "exit %d after SIGINT (want 130): %s", rc, err);
     CHECK_MSG(strstr(err, "interrupted at step") && exists("c.run/checkpoint.safetensors") && exists("c.safetensors"), "%s", err);
