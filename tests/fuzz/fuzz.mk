@@ -10,7 +10,10 @@ CFLAGS = -O1 -g $(SAN) -std=c11 -Wall -Wextra -Wno-unused-parameter -D_POSIX_C_S
          -DATELIER_VERSION='"fuzz"' -Iinclude -Isrc -MMD -MP
 LIBS = -lm -lpng -ljpeg -lwebpmux -lwebpdemux -lwebp -lmicrohttpd -lsqlite3 -lpthread
 
-SRC = $(wildcard src/*.c src/ref/*.c src/tfjs/*.c src/stylenet/*.c)
+# (the job store without PostgreSQL, training without MPI: as CMake builds them without
+# libpq and OpenMPI)
+SRC = $(wildcard src/*.c src/ref/*.c src/tfjs/*.c src/stylenet/*.c) src/pg/jobs_pg_none.c src/dist/dist.c \
+      src/dist/dist_mpi_none.c
 OBJ = $(SRC:%.c=$(OUT)/obj/%.o)
 HARNESSES = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
