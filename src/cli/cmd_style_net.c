@@ -495,6 +495,7 @@ static int cmd_train(int argc, char **argv) {
     if (t.rank != 0) t.quiet = true;
     if (t.ranks > t.c.batch) {
         fprintf(stderr, "atelier %s: %d processes for a batch of %d: give each at least one photo (--batch)\n", CMD, t.ranks, t.c.batch);
+        dist_finalize(t.d);   /* every rank refuses alike: none is left waiting */
         return 2;
     }
     /* from here, not from the first step: a Ctrl-C during the setup (seconds on a busy
@@ -502,9 +503,9 @@ static int cmd_train(int argc, char **argv) {
     signal(SIGINT, on_sigint);
     int rc = setup(&t) ? train_loop(&t) : 1;
     train_free(&t);
-    /* after a failure, no MPI_Finalize (it could wait for ranks still in a step): exiting
-     * non-zero makes mpirun stop the others */
-    if (rc == 0 || rc == 130) dist_finalize(t.d);
+    /* after a failure of one of several processes, no MPI_Finalize (it could wait for ranks
+     * still in a step): exiting non-zero makes mpirun stop the others */
+    if (rc == 0 || rc == 130 || t.ranks == 1) dist_finalize(t.d);
     return rc;
 }
 
