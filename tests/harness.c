@@ -1,5 +1,11 @@
 #define _DEFAULT_SOURCE   /* wait4 */
+#define _GNU_SOURCE   /* strcasestr */
 #include "harness.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <math.h>
@@ -243,4 +249,90 @@ test_cost test_child_cost(void (*fn)(void *out, void *user), void *user, void *o
     c.rss_mb = (ru.ru_maxrss - rss0) / 1024.0;
     c.cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
     return c;
+}
+
+/* ---- a small HTTP/1.1 client ---- */
+
+void test_resp_free(test_resp *r) { free(r->body); r->body = NULL; }
+
+int test_connect_port(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {120, 0};   /* no test waits this long on one read */
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
+    return fd;
+}
+
+bool test_send_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return false;
+        c += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* In place: a chunked body to its bytes. */
+static size_t dechunk(char *b, size_t n) {
+    size_t in = 0, out = 0;
+    while (in < n) {
+        char *end;
+        unsigned long k = strtoul(b + in, &end, 16);
+        char *nl = strstr(end, "\r\n");
+        if (!nl || k == 0) break;
+        in = (size_t)(nl + 2 - b);
+        if (in + k > n) k = n - in;
+        memmove(b + out, b + in, k);
+        out += k;
+        in += k + 2;
+    }
+    b[out] = 0;
+    return out;
+}
+
+bool test_read_resp(int fd, test_resp *r) {
+    memset(r, 0, sizeof *r);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (ssize_t k; buf && (k = recv(fd, buf + n, cap - n, 0)) > 0;) {
+        n += (size_t)k;
+        if (n == cap) {
+            char *more = realloc(buf, (cap *= 2) + 1);
+            if (!more) { free(buf); buf = NULL; }
+            buf = more;
+        }
+    }
+    if (!buf) return false;
+    buf[n] = 0;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->code) != 1) { free(buf); return false; }
+    size_t hl = (size_t)(sep - buf);
+    snprintf(r->head, sizeof r->head, "%.*s", (int)(hl < sizeof r->head ? hl : sizeof r->head - 1), buf);
+    r->len = n - hl - 4;
+    memmove(buf, sep + 4, r->len + 1);
+    r->body = buf;
+    if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len);
+    return true;
+}
+
+int test_http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen,
+              test_resp *r) {
+    memset(r, 0, sizeof *r);
+    int fd = test_connect_port(port);
+    if (fd < 0) return -1;
+    char head[2048];
+    int hn = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+                      headers);
+    if (body) hn += snprintf(head + hn, sizeof head - (size_t)hn, "Content-Length: %zu\r\n", blen);
+    hn += snprintf(head + hn, sizeof head - (size_t)hn, "\r\n");
+    /* the server may answer (413) and close before taking the whole body: read it anyway */
+    if (test_send_all(fd, head, (size_t)hn) && body) test_send_all(fd, body, blen);
+    bool ok = test_read_resp(fd, r);
+    close(fd);
+    return ok ? r->code : -1;
 }

@@ -92,6 +92,24 @@ float *test_rand_buf(int64_t n, uint64_t seed, float lo, float hi);
 void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi);
 /* A new leaf that requires a gradient, uniform in [lo, hi) from seed: a gradcheck input. */
 tensor *test_leaf(arena *a, int ndim, const int *shape, uint64_t seed, float lo, float hi);
+/* A small HTTP/1.1 client for the tests of Atelier's servers (serve, lab, the dashboard):
+ * one request a connection (Connection: close), the whole answer read until the server
+ * closes, a chunked body decoded. headers is "" or lines each ending in \r\n; a body (NULL
+ * for none) goes with its Content-Length. The answer is read even when the server answered
+ * before taking the whole body (a 413). Returns the status code, -1 without an answer. */
+typedef struct test_resp {
+    int code;
+    char head[4096];
+    char *body;     /* NUL-terminated, malloc'd: test_resp_free */
+    size_t len;
+} test_resp;
+int test_http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen,
+              test_resp *r);
+void test_resp_free(test_resp *r);
+int test_connect_port(int port);                          /* 127.0.0.1:port, -1 if refused */
+bool test_send_all(int fd, const void *p, size_t n);
+bool test_read_resp(int fd, test_resp *r);                /* until the server closes */
+
 /* t[i] = s sin(a i + b) computed in double and rounded: inputs that a PyTorch script can
  * rebuild exactly without a file (torch.tensor([s*math.sin(a*i+b) for i in range(n)])). */
 tensor *test_sin_pattern(arena *ar, int ndim, const int *shape, double a, double b, double s);

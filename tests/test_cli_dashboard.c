@@ -47,46 +47,13 @@ static double slow(void) {
  * cases that wait for one do so on the cpu backend only. */
 static bool with_evals(void) { return strcmp(backend_current()->name, "ref") != 0; }
 
-/* ---- a small HTTP/1.1 client (Connection: close) ---- */
+/* ---- the HTTP client (harness.h) ---- */
 
-typedef struct resp {
-    int code;
-    char head[2048];
-    char *body;     /* NUL-terminated, malloc'd */
-    size_t len;
-} resp;
-
-static void resp_free(resp *r) { free(r->body); r->body = NULL; }
+typedef test_resp resp;
+#define resp_free test_resp_free
 
 static int http(int port, const char *method, const char *path, const char *headers, resp *r) {
-    memset(r, 0, sizeof *r);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {30, 0};
-    if (fd < 0) return -1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
-    char req[1024];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n", method, path, headers);
-    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) { close(fd); return -1; }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    for (ssize_t k; buf && (k = recv(fd, buf + len, cap - len, 0)) > 0;) {
-        len += (size_t)k;
-        if (len == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    close(fd);
-    if (!buf) return -1;
-    buf[len] = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->code) != 1) { free(buf); return -1; }
-    size_t hl = (size_t)(sep - buf);
-    snprintf(r->head, sizeof r->head, "%.*s", (int)(hl < sizeof r->head ? hl : sizeof r->head - 1), buf);
-    r->len = len - hl - 4;
-    memmove(buf, sep + 4, r->len + 1);
-    r->body = buf;
-    return r->code;
+    return test_http(port, method, path, headers, NULL, 0, r);
 }
 
 static int get(int port, const char *path, resp *r) { return http(port, "GET", path, "", r); }

@@ -25,47 +25,14 @@ static double now_s(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* ---- a small HTTP/1.1 client (Connection: close) ---- */
+/* ---- the HTTP client (harness.h) ---- */
 
-typedef struct resp { int code; char head[4096]; char *body; size_t len; } resp;
-
-static void resp_free(resp *r) { free(r->body); r->body = NULL; }
+typedef test_resp resp;
+#define resp_free test_resp_free
 
 static int http(int port, const char *method, const char *path, const char *body, size_t blen, resp *r) {
-    memset(r, 0, sizeof *r);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {60, 0};
-    if (fd < 0) return -1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
-    char head[512];
-    int hn = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", method, path, body ? blen : 0);
-    bool ok = send(fd, head, (size_t)hn, MSG_NOSIGNAL) == hn;
-    for (size_t off = 0; ok && body && off < blen;) {
-        ssize_t k = send(fd, body + off, blen - off, MSG_NOSIGNAL);
-        if (k <= 0) break;       /* the server may answer (413) before reading it all */
-        off += (size_t)k;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (ssize_t k; buf && (k = recv(fd, buf + n, cap - n, 0)) > 0;) {
-        n += (size_t)k;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    close(fd);
-    if (!buf) return -1;
-    buf[n] = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->code) != 1) { free(buf); return -1; }
-    size_t hl = (size_t)(sep - buf);
-    snprintf(r->head, sizeof r->head, "%.*s", (int)(hl < sizeof r->head ? hl : sizeof r->head - 1), buf);
-    r->len = n - hl - 4;
-    memmove(buf, sep + 4, r->len + 1);
-    r->body = buf;
-    return r->code;
+    /* a Content-Length always, 0 without a body */
+    return test_http(port, method, path, "Content-Type: application/json\r\n", body ? body : "", body ? blen : 0, r);
 }
 
 static int post(int port, const char *path, const char *body, resp *r) { return http(port, "POST", path, body, strlen(body), r); }

@@ -42,92 +42,16 @@ static double now_s(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-/* ---- a small HTTP/1.1 client ---- */
+/* ---- the HTTP client (harness.h) ---- */
 
-typedef struct resp {
-    int code;
-    char head[4096];
-    char *body;                 /* NUL-terminated, malloc'd */
-    size_t len;
-} resp;
+typedef test_resp resp;
+#define resp_free test_resp_free
+#define connect_port test_connect_port
+#define send_all test_send_all
+#define read_resp test_read_resp
 
-static void resp_free(resp *r) { free(r->body); r->body = NULL; }
-
-static int connect_port(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {120, 0};   /* no test waits this long on one read */
-    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
-    return fd;
-}
-
-static bool send_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return false;
-        c += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-/* In place: a chunked body to its bytes. */
-static size_t dechunk(char *b, size_t n) {
-    size_t in = 0, out = 0;
-    while (in < n) {
-        char *end;
-        unsigned long k = strtoul(b + in, &end, 16);
-        char *nl = strstr(end, "\r\n");
-        if (!nl || k == 0) break;
-        in = (size_t)(nl + 2 - b);
-        if (in + k > n) k = n - in;
-        memmove(b + out, b + in, k);
-        out += k;
-        in += k + 2;
-    }
-    b[out] = 0;
-    return out;
-}
-
-/* Reads a whole response (the server closes: we ask it to). */
-static bool read_resp(int fd, resp *r) {
-    memset(r, 0, sizeof *r);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    for (ssize_t k; buf && (k = recv(fd, buf + n, cap - n, 0)) > 0;) {
-        n += (size_t)k;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    if (!buf) return false;
-    buf[n] = 0;
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->code) != 1) { free(buf); return false; }
-    size_t hl = (size_t)(sep - buf);
-    snprintf(r->head, sizeof r->head, "%.*s", (int)(hl < sizeof r->head ? hl : sizeof r->head - 1), buf);
-    r->len = n - hl - 4;
-    memmove(buf, sep + 4, r->len + 1);
-    r->body = buf;
-    if (strcasestr(r->head, "transfer-encoding: chunked")) r->len = dechunk(r->body, r->len);
-    return true;
-}
-
-/* One request; headers is "" or lines each ending in \r\n. */
 static int http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen, resp *r) {
-    memset(r, 0, sizeof *r);
-    int fd = connect_port(port);
-    if (fd < 0) return -1;
-    char head[1024];
-    int hn = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path, headers);
-    if (body) hn += snprintf(head + hn, sizeof head - (size_t)hn, "Content-Length: %zu\r\n", blen);
-    hn += snprintf(head + hn, sizeof head - (size_t)hn, "\r\n");
-    bool ok = send_all(fd, head, (size_t)hn) && (!body || send_all(fd, body, blen));
-    ok = read_resp(fd, r) && ok;
-    close(fd);
-    return ok ? r->code : -1;
+    return test_http(port, method, path, headers, body, blen, r);
 }
 
 static int get(int port, const char *path, resp *r) { return http(port, "GET", path, "", NULL, 0, r); }
