@@ -251,6 +251,17 @@ test_cost test_child_cost(void (*fn)(void *out, void *user), void *user, void *o
     return c;
 }
 
+bool test_exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
+
+bool test_same_file(const char *a, const char *b) {
+    size_t na, nb;
+    unsigned char *x = test_read_file(test_tmp_path(a), &na), *y = test_read_file(test_tmp_path(b), &nb);
+    bool same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
 /* ---- a small HTTP/1.1 client ---- */
 
 void test_resp_free(test_resp *r) { free(r->body); r->body = NULL; }

@@ -70,6 +70,11 @@ int test_count_lines(const char *s);
 /* A whole file, malloc'd with a NUL after its n bytes (the caller frees); NULL if unreadable. */
 unsigned char *test_read_file(const char *path, size_t *n);
 
+/* Files in test_dir by name: whether one exists; whether two have the same bytes (false if
+ * either cannot be read). */
+bool test_exists(const char *name);
+bool test_same_file(const char *a, const char *b);
+
 /* Files: the number of entries in a directory (-1 if it cannot be read); remove a tree. */
 int test_count_entries(const char *dir);
 void test_remove_tree(const char *dir);

@@ -22,7 +22,6 @@ static int run(const char *args, char *out, char *err) {
     return test_shell(cmd, out, err);
 }
 
-static bool exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
 
 static bool write_class(const char *dir, bool vertical, int n, uint64_t seed) {
     if (mkdir(test_tmp_path(dir), 0777) != 0) return false;
@@ -58,7 +57,7 @@ static void setup(void) {
     if (!ready) return;
     int rc = run("classify train --class horizontal=horizontal --class vertical=vertical --arch cnn --size 16 "
                  "--width 4 --epochs 12 --batch 8 --lr 0.01 --val 0.1 --out m.safetensors --quiet", out, err);
-    CHECK_MSG(rc == 0 && exists("m.safetensors"), "classify train failed: %s", err);
+    CHECK_MSG(rc == 0 && test_exists("m.safetensors"), "classify train failed: %s", err);
     ready = rc == 0;
 }
 
@@ -122,7 +121,7 @@ static void test_one_image(void) {
         image_free(adv);
     }
     CHECK(file_linf("horizontal/03.png", "in0.png", NULL) == 0);   /* the model's view of a 16 px image */
-    CHECK(exists("diff0.png"));
+    CHECK(test_exists("diff0.png"));
     /* the strong attacks flip this plain model */
     image *adv = image_read(test_tmp_path("adv1.png"), NULL);
     CHECK(adv && strncmp(image_text_get(adv, "attack.prediction"), "vertical", 8) == 0);
@@ -133,7 +132,7 @@ static void test_batch(void) {
     if (!ready) { test_skip("no model"); return; }
     char out[8192], err[8192];
     CHECK_MSG(run("attack m.safetensors --batch eval/horizontal -o uni --eps 16/255 --steps 10", out, err) == 0, "%s", err);
-    CHECK(strstr(out, "changes") && exists("uni/perturbation.png") && exists("uni/00.png") && exists("uni/07.png"));
+    CHECK(strstr(out, "changes") && test_exists("uni/perturbation.png") && test_exists("uni/00.png") && test_exists("uni/07.png"));
     char a[64], b[64];
     for (int k = 0; k < 8; k++) {
         snprintf(a, sizeof a, "eval/horizontal/%02d.png", k);
@@ -183,7 +182,7 @@ static void test_bad_inputs(void) {
         CHECK_MSG(rc != 0, "%s: exit 0", cases[i].args);
         CHECK_MSG(test_count_lines(err) == 1 && strstr(err, cases[i].part), "%s: stderr '%s' (want one line with '%s')",
                   cases[i].args, err, cases[i].part);
-        CHECK_MSG(!exists(cases[i].output), "%s: left %s", cases[i].args, cases[i].output);
+        CHECK_MSG(!test_exists(cases[i].output), "%s: left %s", cases[i].args, cases[i].output);
     }
 }
 

@@ -66,16 +66,7 @@ static int run(const char *args, char *out, char *err) {
     return test_shell(cmd, out, err);
 }
 
-static bool exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
 
-static bool same_file(const char *a, const char *b) {
-    size_t na, nb;
-    unsigned char *x = test_read_file(test_tmp_path(a), &na), *y = test_read_file(test_tmp_path(b), &nb);
-    bool same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 static void test_help(void) {
     char out[8192], err[8192];
@@ -99,7 +90,7 @@ static double last_val_acc(const char *log) {
 static void test_train_resume_predict(void) {
     char out[8192], err[8192];
     CHECK_MSG(run("classify train" CLASSES CNN " --epochs 12 --out a.safetensors", out, err) == 0, "train failed: %s", err);
-    CHECK(exists("a.safetensors") && exists("a.run/log.jsonl") && exists("a.run/checkpoint.safetensors"));
+    CHECK(test_exists("a.safetensors") && test_exists("a.run/log.jsonl") && test_exists("a.run/checkpoint.safetensors"));
     CHECK_MSG(strstr(err, "final, epoch 12: held-out accuracy") && strstr(err, "predicted"), "final table missing: %s", err);
     size_t n;
     char *log = (char *)test_read_file(test_tmp_path("a.run/log.jsonl"), &n);
@@ -116,8 +107,8 @@ static void test_train_resume_predict(void) {
     /* 6 epochs, then resumed to 12: the same bytes */
     CHECK(run("classify train" CLASSES CNN " --epochs 6 --out b.safetensors", out, err) == 0);
     CHECK_MSG(run("classify train" CLASSES CNN " --epochs 12 --out b.safetensors --resume", out, err) == 0, "resume: %s", err);
-    CHECK_MSG(same_file("a.safetensors", "b.safetensors"), "the resumed model differs from the straight run's");
-    CHECK(same_file("a.run/checkpoint.safetensors", "b.run/checkpoint.safetensors"));
+    CHECK_MSG(test_same_file("a.safetensors", "b.safetensors"), "the resumed model differs from the straight run's");
+    CHECK(test_same_file("a.run/checkpoint.safetensors", "b.run/checkpoint.safetensors"));
     log = (char *)test_read_file(test_tmp_path("b.run/log.jsonl"), &n);
     CHECK(log && test_count_lines(log) == 72);
     free(log);
@@ -144,7 +135,7 @@ static void test_interrupt(void) {
              " sleep 0.2; kill -INT $p; wait $p; }", test_dir);
     int rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 130, "exit %d after SIGINT (want 130): %s", rc, err);
-    CHECK_MSG(strstr(err, "interrupted at step") && exists("c.run/checkpoint.safetensors") && exists("c.safetensors"), "%s", err);
+    CHECK_MSG(strstr(err, "interrupted at step") && test_exists("c.run/checkpoint.safetensors") && test_exists("c.safetensors"), "%s", err);
     size_t n;
     char *log = (char *)test_read_file(test_tmp_path("c.run/log.jsonl"), &n);
     int lines = log ? test_count_lines(log) : 0;
@@ -196,7 +187,7 @@ static void test_bad_inputs(void) {
         char name[32], run_dir[32];
         snprintf(name, sizeof name, "r%d.safetensors", i - 5);
         snprintf(run_dir, sizeof run_dir, "r%d.run", i - 5);
-        if (i >= 6) CHECK_MSG(!exists(name) && !exists(run_dir), "'%s' left %s or %s", cases[i].args, name, run_dir);
+        if (i >= 6) CHECK_MSG(!test_exists(name) && !test_exists(run_dir), "'%s' left %s or %s", cases[i].args, name, run_dir);
     }
 }
 

@@ -156,14 +156,6 @@ static int run_cli(const char *args, char *out, char *err) {
     return test_shell(cmd, out, err);
 }
 
-static bool same_file(const char *a, const char *b) {
-    size_t na, nb;
-    unsigned char *x = test_read_file(test_tmp_path(a), &na), *y = test_read_file(test_tmp_path(b), &nb);
-    bool same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 /* The grid PNG: decodes to 8 x 8 cells of 32 px with 2 px gutters, and is not blank. */
 static void check_grid(int port, const char *auth) {
@@ -353,7 +345,7 @@ static void test_same_bytes(void) {
         char a[128], b[128];
         snprintf(a, sizeof a, "plain/%s", files[i]);
         snprintf(b, sizeof b, "watched/%s", files[i]);
-        CHECK_MSG(same_file(a, b), "%s differs with the dashboard", files[i]);
+        CHECK_MSG(test_same_file(a, b), "%s differs with the dashboard", files[i]);
     }
 }
 

@@ -40,7 +40,6 @@ static int run(const char *args, char *out, char *err) {
     return test_shell(cmd, out, err);
 }
 
-static bool exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
 
 static void test_help(void) {
     char out[8192], err[8192];
@@ -62,7 +61,7 @@ static void test_train_writes_run(void) {
                   "--eval-samples 8" TINY, out, err) == 0, "train failed: %s", err);
     const char *files[] = {"runA/log.jsonl", "runA/samples_000003.png", "runA/samples_000006.png", "runA/curves.svg",
                            "runA/checkpoint.safetensors", "runA/generator.safetensors", "runA/config.json", "runA/kid.svg"};
-    for (int i = 0; i < 8; i++) CHECK_MSG(exists(files[i]), "%s missing", files[i]);
+    for (int i = 0; i < 8; i++) CHECK_MSG(test_exists(files[i]), "%s missing", files[i]);
     size_t n;
     char *log = (char *)test_read_file(test_tmp_path("runA/log.jsonl"), &n);
     CHECK(log && test_count_lines(log) == 8);        /* 6 steps + 2 evaluations */
@@ -75,22 +74,14 @@ static void test_train_writes_run(void) {
     CHECK(run("gan train --data imgs --out runA --steps 6" TINY, out, err) != 0 && strstr(err, "--resume"));
 }
 
-static bool same_file(const char *a, const char *b) {
-    size_t na, nb;
-    unsigned char *x = test_read_file(test_tmp_path(a), &na), *y = test_read_file(test_tmp_path(b), &nb);
-    bool same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 static void test_resume_same_bytes(void) {
     char out[8192], err[8192];
     CHECK_MSG(run("gan train --data imgs --out runB --steps 6 --eval-every 0 --sample-every 0" TINY, out, err) == 0, "%s", err);
     CHECK_MSG(run("gan train --data imgs --out runC --steps 4 --eval-every 0 --sample-every 0" TINY, out, err) == 0, "%s", err);
     CHECK_MSG(run("gan train --data imgs --out runC --steps 6 --resume --eval-every 0 --quiet", out, err) == 0, "resume: %s", err);
-    CHECK(same_file("runB/generator.safetensors", "runC/generator.safetensors"));
-    CHECK(same_file("runB/checkpoint.safetensors", "runC/checkpoint.safetensors"));
+    CHECK(test_same_file("runB/generator.safetensors", "runC/generator.safetensors"));
+    CHECK(test_same_file("runB/checkpoint.safetensors", "runC/checkpoint.safetensors"));
     size_t n;
     char *log = (char *)test_read_file(test_tmp_path("runC/log.jsonl"), &n);
     CHECK(log && test_count_lines(log) == 6);        /* steps 1..4, then 5..6 appended */
@@ -109,7 +100,7 @@ static void test_style_net_resume(void) {
     snprintf(cmd, sizeof cmd, "gan train --data imgs --out runN2 --steps 2%s", opts);
     CHECK_MSG(run(cmd, out, err) == 0, "%s", err);
     CHECK_MSG(run("gan train --data imgs --out runN2 --steps 3 --resume --eval-every 0 --quiet", out, err) == 0, "resume: %s", err);
-    CHECK(same_file("runN1/checkpoint.safetensors", "runN2/checkpoint.safetensors"));
+    CHECK(test_same_file("runN1/checkpoint.safetensors", "runN2/checkpoint.safetensors"));
     size_t n;
     char *log = (char *)test_read_file(test_tmp_path("runN1/log.jsonl"), &n);
     const char *p = log ? strstr(log, "\"style\":") : NULL;
@@ -121,7 +112,7 @@ static void test_style_net_resume(void) {
 
 static void test_sample_interpolate_eval(void) {
     char out[8192], err[8192];
-    if (!exists("runA/generator.safetensors")) { test_skip("needs test_train_writes_run"); return; }
+    if (!test_exists("runA/generator.safetensors")) { test_skip("needs test_train_writes_run"); return; }
     CHECK_MSG(run("gan sample runA/generator.safetensors -n 6 --cols 3 --seed 4 --grid g.png", out, err) == 0, "%s", err);
     image *g = image_read(test_tmp_path("g.png"), NULL);
     CHECK(g && g->w == 3 * 32 + 4 * 2 && g->h == 2 * 32 + 3 * 2);
@@ -188,7 +179,7 @@ static void test_style_and_init_from(void) {
     const char *p = log ? strstr(log, "\"style\":") : NULL;
     CHECK_MSG(p && atof(p + 8) > 0, "style term missing: %s", log ? log : "(no log)");
     free(log);
-    if (!exists("runA/generator.safetensors")) return;
+    if (!test_exists("runA/generator.safetensors")) return;
     CHECK_MSG(run("gan train --data imgs --out runI --steps 1 --eval-every 0 --sample-every 0 "
                   "--init-from runA/generator.safetensors" TINY, out, err) == 0, "%s", err);
     CHECK(run("gan train --data imgs --out runJ --steps 1 --ngf 8 --init-from runA/generator.safetensors --quiet", out, err) != 0
@@ -272,7 +263,7 @@ static void test_bad_inputs(void) {
         CHECK_MSG(strstr(err, "usage") || test_count_lines(err) == 1, "'%s': %d lines on stderr: %s", cases[i].args,
                   test_count_lines(err), err);
     }
-    CHECK(!exists("x.png") && !exists("w.gif") && !exists("r6/checkpoint.safetensors"));
+    CHECK(!test_exists("x.png") && !test_exists("w.gif") && !test_exists("r6/checkpoint.safetensors"));
 }
 
 int main(void) {

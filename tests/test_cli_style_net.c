@@ -50,16 +50,7 @@ static int run(const char *args, char *out, char *err) {
     return test_shell(cmd, out, err);
 }
 
-static bool exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
 
-static bool same_file(const char *a, const char *b) {
-    size_t na, nb;
-    unsigned char *x = test_read_file(test_tmp_path(a), &na), *y = test_read_file(test_tmp_path(b), &nb);
-    bool same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 static void test_help(void) {
     char out[8192], err[8192];
@@ -79,7 +70,7 @@ static void test_train_resume_paint(void) {
                   " --steps 6 --sample-every 3 --checkpoint-every 3" TINY, out, err) == 0, "train failed: %s", err);
     const char *files[] = {"runA/log.jsonl", "runA/samples_000000.jpg", "runA/samples_000003.jpg", "runA/samples_000006.jpg",
                            "runA/curves.svg", "runA/checkpoint.safetensors", "runA/model.safetensors"};
-    for (int i = 0; i < 7; i++) CHECK_MSG(exists(files[i]), "%s missing", files[i]);
+    for (int i = 0; i < 7; i++) CHECK_MSG(test_exists(files[i]), "%s missing", files[i]);
     size_t n;
     char *log = (char *)test_read_file(test_tmp_path("runA/log.jsonl"), &n);
     CHECK(log && test_count_lines(log) == 9);   /* 6 steps + 3 validations */
@@ -94,14 +85,14 @@ static void test_train_resume_paint(void) {
               " --steps 3 --sample-every 3 --checkpoint-every 3" TINY, out, err) == 0);
     CHECK_MSG(run("style-net train --data photos --out runB --steps 6 --sample-every 3 --checkpoint-every 3 --resume --quiet",
                   out, err) == 0, "resume failed: %s", err);
-    CHECK_MSG(same_file("runA/model.safetensors", "runB/model.safetensors"), "resumed model differs from the straight run's");
+    CHECK_MSG(test_same_file("runA/model.safetensors", "runB/model.safetensors"), "resumed model differs from the straight run's");
     CHECK(run("style-net show runA/model.safetensors", out, err) == 0 && strstr(out, "waves") && strstr(out, "dots") &&
           strstr(out, "2 styles"));
     /* painting */
     CHECK_MSG(run("stylize photo.png --model runA/model.safetensors --style dots -o dots.png --quiet", out, err) == 0, "%s", err);
     CHECK_MSG(run("stylize photo.png --model runA/model.safetensors --mix dots:1,waves:0 -o mix.png --quiet", out, err) == 0, "%s", err);
-    CHECK(same_file("dots.png", "mix.png"));
-    CHECK(run("stylize photo.png --model runA/model.safetensors -s 1 -o idx.png --quiet", out, err) == 0 && same_file("dots.png", "idx.png"));
+    CHECK(test_same_file("dots.png", "mix.png"));
+    CHECK(run("stylize photo.png --model runA/model.safetensors -s 1 -o idx.png --quiet", out, err) == 0 && test_same_file("dots.png", "idx.png"));
     CHECK(run("stylize photo.png --model runA/model.safetensors --strength 0.5 --preserve-colors --size 64 -o soft.jpg", out, err) == 0);
     CHECK(strstr(err, "wrote soft.jpg (64x48"));
     image *im = image_read(test_tmp_path("dots.png"), NULL);
@@ -132,7 +123,7 @@ static void test_interrupt(void) {
     int rc = test_shell(cmd, out, err);
     CHECK_MSG(rc == 130, "exit %d after SIGINT (want 130): %s", rc, err);
     CHECK_MSG(strstr(err, "interrupted at step") && strstr(err, "--resume"), "%s", err);
-    CHECK(exists("runC/checkpoint.safetensors") && exists("runC/model.safetensors"));
+    CHECK(test_exists("runC/checkpoint.safetensors") && test_exists("runC/model.safetensors"));
     CHECK_MSG(run("style-net show runC/model.safetensors", out, err) == 0, "%s", err);
     /* the run goes on from the step it reached */
     size_t n;
@@ -177,7 +168,7 @@ static void test_bad_inputs(void) {
     }
     const char *none[] = {"x1.png", "x2.png", "x3.png", "x4.png", "x5.png", "x6.png", "x7.gif", "x8.png", "x9.png",
                           "r1/model.safetensors", "r3", "r5"};
-    for (int i = 0; i < (int)(sizeof none / sizeof none[0]); i++) CHECK_MSG(!exists(none[i]), "%s was written", none[i]);
+    for (int i = 0; i < (int)(sizeof none / sizeof none[0]); i++) CHECK_MSG(!test_exists(none[i]), "%s was written", none[i]);
 }
 
 int main(void) {

@@ -30,7 +30,6 @@ static bool read_file(const char *path, char **buf, long *len) {
     return *buf != NULL;
 }
 
-static bool exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
 
 static void test_help(void) {
     char out[8192], err[8192];
@@ -75,8 +74,8 @@ static void test_run_writes_provenance_log_and_snapshots(void) {
         for (int i = 0; i < 7; i++) CHECK_MSG(strstr(log, keys[i]), "log lacks %s", keys[i]);
         free(log);
     }
-    CHECK(exists("out_0002.png"));
-    CHECK(!exists("out_0001.png"));
+    CHECK(test_exists("out_0002.png"));
+    CHECK(!test_exists("out_0001.png"));
 }
 
 static void test_same_command_same_bytes(void) {
@@ -147,7 +146,7 @@ static void test_bad_inputs(void) {
         int rc = test_shell(cmd, out, err);
         CHECK_MSG(rc != 0 && rc != -1 && test_count_lines(err) == 1 && strstr(err, cases[i].part),
                   "stylize %s: exit %d, stderr '%s' (want one line naming '%s')", args, rc, err, cases[i].part);
-        CHECK_MSG(!exists("bad.png") && !exists("bad.gif"), "stylize %s left an output file", args);
+        CHECK_MSG(!test_exists("bad.png") && !test_exists("bad.gif"), "stylize %s left an output file", args);
     }
 }
 
@@ -184,7 +183,7 @@ static void test_default_network(void) {
     image_free(im);
     snprintf(cmd, sizeof cmd, ATELIER_BIN " stylize %s -s %s -o %s --net no_such_net --quiet", test_tmp_path("c.png"),
              test_tmp_path("s.jpg"), test_tmp_path("nonet.png"));
-    CHECK(test_shell(cmd, out, err) == 1 && test_count_lines(err) == 1 && strstr(err, "no_such_net") && !exists("nonet.png"));
+    CHECK(test_shell(cmd, out, err) == 1 && test_count_lines(err) == 1 && strstr(err, "no_such_net") && !test_exists("nonet.png"));
     CHECK(test_shell(ATELIER_BIN " models", out, err) == 0 && strstr(out, "vgg19") && strstr(out, "inception_v3"));
     char dir[4096];
     if (!featnet_find("inception_v3", NULL, dir, sizeof dir)) { test_skip("inception_v3 is not installed"); return; }

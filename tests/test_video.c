@@ -143,7 +143,6 @@ static int run(const char *args, char *out, char *err) {
     return test_shell(cmd, out, err);
 }
 
-static bool exists(const char *name) { return access(test_tmp_path(name), F_OK) == 0; }
 
 /* Reads a whole video: its frame count, or -1 (and a failure recorded). */
 static int count_frames(const char *name, const video_read_opts *o, video_info *info) {
@@ -230,7 +229,7 @@ static void test_cli_round_trip(void) {
     CHECK_NEAR(vi.duration, 0.5, 0.1, 0);
     /* frames folder out, then in; GIF out */
     CHECK_MSG(run("video clip.mp4 -o frames/ --quiet", out, err) == 0, "%s", err);
-    CHECK(test_count_entries(test_tmp_path("frames")) == NFRAMES && exists("frames/frame_000001.png") && exists("frames/frame_000012.png"));
+    CHECK(test_count_entries(test_tmp_path("frames")) == NFRAMES && test_exists("frames/frame_000001.png") && test_exists("frames/frame_000012.png"));
     CHECK_MSG(run("video frames -o fromdir.mp4 --fps 12 --quiet", out, err) == 0, "%s", err);
     CHECK(count_frames("fromdir.mp4", NULL, &vi) == NFRAMES && fabs(vi.fps - FPS) < 1e-9 && !vi.has_audio);
     CHECK(count_frames("frames", NULL, &vi) == NFRAMES && vi.is_folder && fabs(vi.fps - VIDEO_FOLDER_FPS) < 1e-9);
@@ -359,7 +358,7 @@ static void test_interrupt(void) {
     int st = 0;
     waitpid(pid, &st, 0);
     CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 130, "status %d", st);
-    CHECK(!exists("int.mp4") && !has_entry("int.mp4") && test_count_entries(test_dir) == before);
+    CHECK(!test_exists("int.mp4") && !has_entry("int.mp4") && test_count_entries(test_dir) == before);
 }
 
 /* Library errors: one line each, nothing left behind. */
@@ -378,14 +377,14 @@ static void test_library_errors(void) {
     if (w) CHECK(video_write_frame(w, im) == STATUS_OK);
     CHECK(test_count_entries(test_dir) == before + 1);   /* the temporary file */
     video_writer_abort(w);
-    CHECK(test_count_entries(test_dir) == before && !exists("gone.mp4"));
+    CHECK(test_count_entries(test_dir) == before && !test_exists("gone.mp4"));
     image *other = image_new(32, 32, 3);
     w = video_writer_open(test_tmp_path("gone.mp4"), 64, 48, NULL);
     CHECK(w && video_write_frame(w, other) == STATUS_ARG);   /* wrong size */
     error_clear();
     if (w) CHECK(video_writer_finish(w) == STATUS_ARG && strstr(error_message(), "no frames"));   /* none written */
     error_clear();
-    CHECK(test_count_entries(test_dir) == before && !exists("gone.mp4"));
+    CHECK(test_count_entries(test_dir) == before && !test_exists("gone.mp4"));
     image_free(other);
     image_free(im);
 }
