@@ -262,6 +262,23 @@ bool test_same_file(const char *a, const char *b) {
     return same;
 }
 
+static bool browser_missing(const char *what) {
+    const char *require = getenv("ATELIER_REQUIRE_BROWSER");
+    char why[256];
+    snprintf(why, sizeof why, "needs %s: run scripts/install-browser-test.sh", what);
+    if (require && *require && strcmp(require, "0")) CHECK_MSG(false, "ATELIER_REQUIRE_BROWSER is set and the browser test %s", why);
+    else test_skip(why);
+    return false;
+}
+
+bool test_browser_ready(void) {
+    char out[8192], err[8192];
+    if (access("/usr/bin/chromium", X_OK) != 0) return browser_missing("chromium");
+    if (test_shell("node --version", out, err) != 0) return browser_missing("node (nodejs)");
+    if (access("tests/browser/node_modules/playwright-core", F_OK) != 0) return browser_missing("playwright-core");
+    return true;
+}
+
 /* ---- a small HTTP/1.1 client ---- */
 
 void test_resp_free(test_resp *r) { free(r->body); r->body = NULL; }

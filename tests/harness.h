@@ -97,6 +97,11 @@ float *test_rand_buf(int64_t n, uint64_t seed, float lo, float hi);
 void test_fill_uniform(tensor *t, uint64_t seed, float lo, float hi);
 /* A new leaf that requires a gradient, uniform in [lo, hi) from seed: a gradcheck input. */
 tensor *test_leaf(arena *a, int ndim, const int *shape, uint64_t seed, float lo, float hi);
+/* The browser tests (tests/browser/NAME.mjs: playwright-core and Debian's chromium, set up by
+ * scripts/install-browser-test.sh): true when all three are there; else the case is
+ * skipped, or fails when ATELIER_REQUIRE_BROWSER is set (CI). Call it inside a case. */
+bool test_browser_ready(void);
+
 /* A small HTTP/1.1 client for the tests of Atelier's servers (serve, lab, the dashboard):
  * one request a connection (Connection: close), the whole answer read until the server
  * closes, a chunked body decoded. headers is "" or lines each ending in \r\n; a body (NULL

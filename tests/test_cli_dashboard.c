@@ -351,19 +351,9 @@ static void test_same_bytes(void) {
 
 /* ---- the browser ---- */
 
-static void browser_missing(const char *what) {
-    const char *require = getenv("ATELIER_REQUIRE_BROWSER");
-    char why[256];
-    snprintf(why, sizeof why, "needs %s: run scripts/install-browser-test.sh", what);
-    if (require && *require && strcmp(require, "0")) CHECK_MSG(false, "ATELIER_REQUIRE_BROWSER is set and the browser test %s", why);
-    else test_skip(why);
-}
-
 static void test_browser(void) {
     char out[8192], err[8192];
-    if (access("/usr/bin/chromium", X_OK) != 0) { browser_missing("chromium"); return; }
-    if (test_shell("node --version", out, err) != 0) { browser_missing("node (nodejs)"); return; }
-    if (access("tests/browser/node_modules/playwright-core", F_OK) != 0) { browser_missing("playwright-core"); return; }
+    if (!test_browser_ready()) return;
     run r;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "--data imgs --out browsed --steps 1000000 --sample-every 10 --eval-every %d --eval-samples 8"

@@ -830,14 +830,6 @@ static double image_variance(const image *im) {
 
 /* Without the browser the case skips, saying what to install; with ATELIER_REQUIRE_BROWSER
  * set (CI: .ci/run) that is a failure instead, so that CI cannot pass without it. */
-static void browser_missing(const char *what) {
-    const char *require = getenv("ATELIER_REQUIRE_BROWSER");
-    char why[256];
-    snprintf(why, sizeof why, "needs %s: run scripts/install-browser-test.sh", what);
-    if (require && *require && strcmp(require, "0")) CHECK_MSG(false, "ATELIER_REQUIRE_BROWSER is set and the browser test %s", why);
-    else test_skip(why);
-}
-
 /* What stylize.mjs says when it has painted ("painted in Chromium N ..."), as one line. */
 static void say_browser_ran(const char *out) {
     size_t n = strcspn(out, "\n");
@@ -846,9 +838,7 @@ static void say_browser_ran(const char *out) {
 
 static void test_browser(void) {
     char out[8192], err[8192];
-    if (access("/usr/bin/chromium", X_OK) != 0) { browser_missing("chromium"); return; }
-    if (test_shell("node --version", out, err) != 0) { browser_missing("node (nodejs)"); return; }
-    if (access("tests/browser/node_modules/playwright-core", F_OK) != 0) { browser_missing("playwright-core"); return; }
+    if (!test_browser_ready()) return;
     srv s;
     /* the page's draft quality is half the server's default iterations: 2 */
     if (!srv_start(&s, test_tmp_path("data-browser"), "--iterations 4")) { CHECK(false); return; }
