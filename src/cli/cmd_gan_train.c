@@ -65,7 +65,7 @@ static void train_usage(FILE *f) {
         "  --arch dcgan|resnet    networks [dcgan]\n"
         "  --ngf N, --ndf N       generator / discriminator width [%d, %d]\n"
         "  --z-dim N              latent size [%d]\n"
-        "  --loss bce|hinge|wgan-gp  [bce] (wgan-gp: gradient penalty 10)\n"
+        "  --loss bce|least-squares|hinge|wgan-gp  [bce] (wgan-gp: gradient penalty 10)\n"
         "  --spectral-norm        spectral normalisation in D\n"
         "  --diffaug LIST         DiffAugment of real and fake before D: color,translation,cutout\n"
         "                         (any subset) or none [none]\n"
