@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,4 +670,29 @@ status safetensors_save(const char *path, const char *const *names, tensor *cons
                        : write_atomic(path, &h, ts, n);
     free(h.p);
     return s;
+}
+
+bool safetensors_metadata_int(const safetensors *f, const char *key, long lo, long hi, int *out) {
+    const char *v = safetensors_metadata(f, key);
+    char *e;
+    long x = v ? strtol(v, &e, 10) : 0;
+    if (!v || !*v || *e || x < lo || x > hi) return false;
+    *out = (int)x;
+    return true;
+}
+
+bool safetensors_metadata_float(const safetensors *f, const char *key, float *out) {
+    const char *v = safetensors_metadata(f, key);
+    char *e;
+    float x = v ? strtof(v, &e) : 0;
+    if (!v || !*v || *e || !isfinite(x)) return false;
+    *out = x;
+    return true;
+}
+
+bool safetensors_metadata_str(const safetensors *f, const char *key, char *out, size_t n) {
+    const char *v = safetensors_metadata(f, key);
+    if (!v || strlen(v) >= n) return false;
+    memcpy(out, v, strlen(v) + 1);
+    return true;
 }

@@ -51,6 +51,8 @@
  */
 #ifndef ATELIER_SAFETENSORS_H
 #define ATELIER_SAFETENSORS_H
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "atelier/tensor.h"
 
@@ -72,6 +74,12 @@ const char *safetensors_metadata(const safetensors *f, const char *key); /* NULL
 int safetensors_metadata_count(const safetensors *f);
 const char *safetensors_metadata_key(const safetensors *f, int i);      /* in file order */
 const char *safetensors_metadata_value(const safetensors *f, int i);    /* of key i; NULL out of range */
+/* A metadata value read as a number or copied out: false (and *out untouched) when the key
+ * is absent, is not a whole number within [lo, hi] / a finite float, or (str) does not fit
+ * in n bytes with its NUL. For the settings that model files and checkpoints record. */
+bool safetensors_metadata_int(const safetensors *f, const char *key, long lo, long hi, int *out);
+bool safetensors_metadata_float(const safetensors *f, const char *key, float *out);
+bool safetensors_metadata_str(const safetensors *f, const char *key, char *out, size_t n);
 
 /* A new float32 tensor (up to 4 dims) in a; NULL and error_set if absent or unsupported. */
 tensor *safetensors_get(const safetensors *f, arena *a, const char *name);

@@ -353,22 +353,6 @@ status classify_save(const classifier *m, const char *path) {
     return safetensors_save(path, m->all.names, m->all.tensors, m->all.n, mb.kv, nm);
 }
 
-static bool meta_int(const safetensors *f, const char *k, long lo, long hi, int *out) {
-    const char *v = safetensors_metadata(f, k);
-    char *e;
-    long x = v ? strtol(v, &e, 10) : 0;
-    if (!v || !*v || *e || x < lo || x > hi) return false;
-    *out = (int)x;
-    return true;
-}
-
-static bool meta_str(const safetensors *f, const char *k, char *out, size_t n) {
-    const char *v = safetensors_metadata(f, k);
-    if (!v || strlen(v) >= n) return false;
-    memcpy(out, v, strlen(v) + 1);
-    return true;
-}
-
 status classify_config_from_file(const safetensors *f, const char *path, classify_config *c) {
     const char *fmt = safetensors_metadata(f, "format"), *ver = safetensors_metadata(f, "version");
     const char *kind = safetensors_metadata(f, "kind"), *seed = safetensors_metadata(f, "seed");
@@ -386,12 +370,12 @@ status classify_config_from_file(const safetensors *f, const char *path, classif
     char classes[CLASSIFY_MAX_CLASSES * CLASSIFY_NAME_MAX];
     int ft = 0;
     bool ok = kind && (!strcmp(kind, "head") || !strcmp(kind, "cnn")) && seed &&
-              meta_int(f, "nclasses", 2, CLASSIFY_MAX_CLASSES, &c->nclasses) && meta_int(f, "size", 8, 1024, &c->size) &&
-              meta_int(f, "detail", 0, 1024, &c->detail) &&
-              meta_int(f, "hidden", 0, 4096, &c->hidden) && meta_int(f, "width", 1, 256, &c->width) &&
-              meta_str(f, "net", c->net, sizeof c->net) && meta_str(f, "layer", c->layer, sizeof c->layer) &&
-              meta_str(f, "net_sha256", c->net_sha256, sizeof c->net_sha256) && meta_int(f, "fine_tune", 0, 1, &ft) &&
-              meta_str(f, "classes", classes, sizeof classes);
+              safetensors_metadata_int(f, "nclasses", 2, CLASSIFY_MAX_CLASSES, &c->nclasses) && safetensors_metadata_int(f, "size", 8, 1024, &c->size) &&
+              safetensors_metadata_int(f, "detail", 0, 1024, &c->detail) &&
+              safetensors_metadata_int(f, "hidden", 0, 4096, &c->hidden) && safetensors_metadata_int(f, "width", 1, 256, &c->width) &&
+              safetensors_metadata_str(f, "net", c->net, sizeof c->net) && safetensors_metadata_str(f, "layer", c->layer, sizeof c->layer) &&
+              safetensors_metadata_str(f, "net_sha256", c->net_sha256, sizeof c->net_sha256) && safetensors_metadata_int(f, "fine_tune", 0, 1, &ft) &&
+              safetensors_metadata_str(f, "classes", classes, sizeof classes);
     if (!ok) return error_set(STATUS_FORMAT, "%s: the classifier's metadata is incomplete", path);
     c->kind = !strcmp(kind, "head") ? CLASSIFY_HEAD : CLASSIFY_CNN;
     c->fine_tune = ft != 0;

@@ -403,31 +403,6 @@ status stylenet_trainer_export(stylenet_trainer *t, const char *path) {
     return s;
 }
 
-static bool meta_int(const safetensors *f, const char *k, long lo, long hi, int *out) {
-    const char *v = safetensors_metadata(f, k);
-    char *e;
-    long x = v ? strtol(v, &e, 10) : 0;
-    if (!v || !*v || *e || x < lo || x > hi) return false;
-    *out = (int)x;
-    return true;
-}
-
-static bool meta_float(const safetensors *f, const char *k, float *out) {
-    const char *v = safetensors_metadata(f, k);
-    char *e;
-    float x = v ? strtof(v, &e) : 0;
-    if (!v || !*v || *e || !isfinite(x)) return false;
-    *out = x;
-    return true;
-}
-
-static bool meta_str(const safetensors *f, const char *k, char *out, size_t n) {
-    const char *v = safetensors_metadata(f, k);
-    if (!v || strlen(v) >= n) return false;
-    memcpy(out, v, strlen(v) + 1);
-    return true;
-}
-
 stylenet_trainer *stylenet_trainer_load(const char *path, featnet *loss_net) {
     safetensors *f = safetensors_open(path);
     if (!f) return NULL;
@@ -441,16 +416,16 @@ stylenet_trainer *stylenet_trainer_load(const char *path, featnet *loss_net) {
         error_set(STATUS_FORMAT, "%s: not a style network training checkpoint", path);
         return NULL;
     }
-    ok = meta_int(f, "nstyles", 1, STYLENET_MAX_STYLES, &c.nstyles) && meta_float(f, "width", &c.width) &&
-         meta_int(f, "image_size", 1, 1 << 20, &c.image_size) && meta_int(f, "style_size", 1, 1 << 20, &c.style_size) &&
-         meta_int(f, "batch", 1, 1 << 20, &c.batch) && meta_float(f, "lr", &c.lr) &&
-         meta_float(f, "content_weight", &c.content_weight) && meta_float(f, "style_weight", &c.style_weight) &&
-         meta_float(f, "tv_weight", &c.tv_weight) && meta_str(f, "loss_net", c.loss_net, sizeof c.loss_net) &&
-         meta_str(f, "content_layers", c.content_layers, sizeof c.content_layers) &&
-         meta_str(f, "style_layers", c.style_layers, sizeof c.style_layers) && seed &&
-         meta_str(f, "styles", names, sizeof names) && meta_int(f, "load_size", 0, 1 << 20, &c.load_size) &&
-         meta_int(f, "val", 0, 1 << 20, &c.val) && meta_int(f, "max_images", 0, 1 << 30, &c.max_images) &&
-         meta_int(f, "no_flip", 0, 1, &noflip);
+    ok = safetensors_metadata_int(f, "nstyles", 1, STYLENET_MAX_STYLES, &c.nstyles) && safetensors_metadata_float(f, "width", &c.width) &&
+         safetensors_metadata_int(f, "image_size", 1, 1 << 20, &c.image_size) && safetensors_metadata_int(f, "style_size", 1, 1 << 20, &c.style_size) &&
+         safetensors_metadata_int(f, "batch", 1, 1 << 20, &c.batch) && safetensors_metadata_float(f, "lr", &c.lr) &&
+         safetensors_metadata_float(f, "content_weight", &c.content_weight) && safetensors_metadata_float(f, "style_weight", &c.style_weight) &&
+         safetensors_metadata_float(f, "tv_weight", &c.tv_weight) && safetensors_metadata_str(f, "loss_net", c.loss_net, sizeof c.loss_net) &&
+         safetensors_metadata_str(f, "content_layers", c.content_layers, sizeof c.content_layers) &&
+         safetensors_metadata_str(f, "style_layers", c.style_layers, sizeof c.style_layers) && seed &&
+         safetensors_metadata_str(f, "styles", names, sizeof names) && safetensors_metadata_int(f, "load_size", 0, 1 << 20, &c.load_size) &&
+         safetensors_metadata_int(f, "val", 0, 1 << 20, &c.val) && safetensors_metadata_int(f, "max_images", 0, 1 << 30, &c.max_images) &&
+         safetensors_metadata_int(f, "no_flip", 0, 1, &noflip);
     if (ok) c.seed = strtoull(seed, NULL, 10);
     c.no_flip = noflip != 0;
     safetensors_close(f);
