@@ -14,6 +14,9 @@ status error_set(status s, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(g_message, sizeof g_message, fmt, ap);
     va_end(ap);
+    /* One line, whatever the arguments held: a name read from a file may carry "\n". */
+    for (char *c = g_message; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
     return s;
 }
 

@@ -30,6 +30,8 @@ static bool fail_at(parser *p, size_t pos, const char *fmt, ...) {
     va_end(ap);
     p->err->status = STATUS_FORMAT;
     snprintf(p->err->msg, sizeof p->err->msg, "%s at byte %zu", what, pos);
+    for (char *c = p->err->msg; *c; c++)   /* one line: a quoted key may hold "\n" */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = ' ';
     return false;
 }
 

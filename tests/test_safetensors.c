@@ -48,6 +48,8 @@ static void expect_refused(const unsigned char *bytes, size_t len, status s, con
     if (error_status() != s || !strstr(error_message(), want))
         test_fail(__FILE__, line, "status %s, message \"%s\"; want %s with \"%s\"",
                   status_name(error_status()), error_message(), status_name(s), want);
+    if (strpbrk(error_message(), "\r\n"))   /* error.h: one line, whatever the file held */
+        test_fail(__FILE__, line, "message is more than one line: \"%s\"", error_message());
     error_clear();
 }
 
@@ -201,7 +203,8 @@ static void test_listed_but_unreadable(void) {
     const char *json = "{\"ids\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
                        "\"q\":{\"dtype\":\"Q4_K\",\"shape\":[3],\"data_offsets\":[16,20]},"
                        "\"v5\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,2],\"data_offsets\":[20,28]},"
-                       "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[28,28]}}";
+                       "\"empty\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[28,28]},"
+                       "\"two\\nlines\":{\"dtype\":\"F23\",\"shape\":[],\"data_offsets\":[28,28]}}";
     size_t len;
     unsigned char *b = st_bytes(json, 28, &len);
     safetensors *f = safetensors_open_memory(b, len, "mixed");
@@ -210,18 +213,19 @@ static void test_listed_but_unreadable(void) {
     if (!f) return;
     arena *a = arena_new(1 << 12);
     int64_t shape[8];
-    CHECK(safetensors_count(f) == 4);
+    CHECK(safetensors_count(f) == 5);
     CHECK(strcmp(safetensors_dtype(f, "q"), "Q4_K") == 0);
     CHECK(safetensors_shape(f, "v5", shape) == 5 && shape[4] == 2);
     CHECK(safetensors_shape(f, "empty", shape) == 2 && shape[0] == 0 && shape[1] == 3);
     struct { const char *name, *want; } cases[] = {
         {"ids", "dtype I64"}, {"q", "dtype Q4_K"}, {"v5", "5 dims"}, {"empty", "shape (0, 3)"},
+        {"two\nlines", "\"two lines\" has dtype F23"},   /* a fuzz finding: still one line */
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         error_clear();
         CHECK(safetensors_get(f, a, cases[i].name) == NULL);
-        CHECK_MSG(strstr(error_message(), cases[i].want) && strstr(error_message(), "mixed"),
-                  "%s: %s", cases[i].name, error_message());
+        CHECK_MSG(strstr(error_message(), cases[i].want) && strstr(error_message(), "mixed") &&
+                  !strchr(error_message(), '\n'), "%s: %s", cases[i].name, error_message());
     }
     error_clear();
     safetensors_close(f);
@@ -283,6 +287,9 @@ static void test_malformed_json(void) {
             "\"a\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]}}", 8, "duplicate key \"a\"");
     REFUSED("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[0,4]}}", 4,
             "duplicate key \"dtype\"");
+    /* A key that decodes to a newline (fuzz finding): the message stays one line. */
+    REFUSED("{\"a\\nb\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+            "\"a\\nb\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]}}", 8, "duplicate key \"a b\"");
 }
 
 /* 100000 '[' must be refused at the depth limit, not overflow the stack. */
