@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "atelier/diffaug.h"
+#include "atelier/dist.h"
 #include "atelier/ops.h"
 #include "atelier/rng.h"
 #include "atelier/featnet.h"
@@ -192,6 +193,7 @@ gan *gan_new(const gan_config *c) {
     gan *g = calloc(1, sizeof *g);
     if (!g) { error_set(STATUS_NOMEM, "gan: out of memory"); return NULL; }
     g->c = *c;
+    g->hi = c->batch;
     g->params = arena_new(1 << 20);
     g->state = arena_new(1 << 20);
     g->work = arena_new(8 << 20);
@@ -277,8 +279,17 @@ static double mean_of(const tensor *t) {
 static tensor *augment(gan *g, arena *a, tensor *x, uint64_t counter) {
     if (!g->c.diffaug || !x) return x;
     diffaug_draws d;
-    if (diffaug_draw(a, g->c.diffaug, x->shape[0], x->shape[2], x->shape[3],
+    /* this process's rows of a batch: the draws of the whole batch, those rows of them */
+    int n = x->shape[0];
+    bool part = g->dist && n == g->hi - g->lo;
+    int lo = part ? g->lo : 0, total = part ? g->c.batch : n;
+    if (diffaug_draw(a, g->c.diffaug, total, x->shape[2], x->shape[3],
                      key(g->c.seed, STREAM_AUG, counter, 0), 0, &d) != STATUS_OK) return NULL;
+    float **f[] = {&d.brightness, &d.saturation, &d.contrast};
+    int **i[] = {&d.tx, &d.ty, &d.cut_x, &d.cut_y};
+    for (int k = 0; k < 3; k++) if (*f[k]) *f[k] += lo;
+    for (int k = 0; k < 4; k++) if (*i[k]) *i[k] += lo;
+    d.n = n;
     return diffaug_apply(a, x, g->c.diffaug, &d);
 }
 
@@ -300,9 +311,11 @@ static status d_input_grad(gan *g, arena *a, const tensor *x, uint64_t aug, floa
 
 /* Adds coef * grad_theta (grad_x S . v) to D's gradients: a central difference of S along v. */
 static status d_hvp(gan *g, arena *a, const tensor *x, const float *v, double coef, uint64_t aug) {
-    double ss = 0;
-    for (int64_t i = 0; i < x->numel; i++) ss += (double)v[i] * v[i];
-    double rms = sqrt(ss / (double)x->numel);
+    double ss[2] = {0, (double)x->numel};
+    for (int64_t i = 0; i < x->numel; i++) ss[0] += (double)v[i] * v[i];
+    /* the step e from the whole batch's v, as one process takes it */
+    if (g->dist && dist_allreduce_sum_f64(g->dist, ss, 2) != STATUS_OK) return error_status();
+    double rms = sqrt(ss[0] / ss[1]);
     if (rms == 0 || coef == 0) return STATUS_OK;
     float e = (float)(1e-3 / rms);
     tensor *xp = tensor_copy(a, x), *xm = tensor_copy(a, x);
@@ -315,13 +328,17 @@ static status d_hvp(gan *g, arena *a, const tensor *x, const float *v, double co
     return STATUS_OK;
 }
 
-/* R1 on reals: value r1/2 * mean_i |g_i|^2; returns it in *value. */
+/* The rows of the whole batch that x's rows are part of (x's own alone), and where x's
+ * first row sits in it. */
+static int whole(const gan *g, const tensor *x) { return g->dist ? g->c.batch : x->shape[0]; }
+static int first_row(const gan *g) { return g->dist ? g->lo : 0; }
+
+/* R1 on reals: value r1/2 * mean_i |g_i|^2; returns it in *value (this process's part). */
 static status r1_penalty(gan *g, arena *a, const tensor *real, uint64_t aug, float *gx, double *value) {
     if (d_input_grad(g, a, real, aug, gx) != STATUS_OK) return error_status();
-    int n = real->shape[0];
     double ss = 0;
     for (int64_t i = 0; i < real->numel; i++) ss += (double)gx[i] * gx[i];
-    *value = ss / n;
+    *value = ss / whole(g, real);
     return STATUS_OK;
 }
 
@@ -333,9 +350,9 @@ static tensor *gp_points(gan *g, arena *a, const tensor *real, const tensor *fak
     int64_t per = real->numel / n;
     tensor *xh = tensor_copy(a, real);
     if (!xh) return NULL;
-    float alpha[4096];
+    float alpha_all[4096], *alpha = alpha_all + first_row(g);   /* the whole batch's draws, our rows */
     rng r = rng_new(key(g->c.seed, STREAM_ALPHA, (uint64_t)g->step, (uint64_t)k));
-    rng_uniform(&r, alpha, n, 0, 1);
+    rng_uniform(&r, alpha_all, whole(g, real), 0, 1);
     for (int i = 0; i < n; i++)
         for (int64_t j = 0; j < per; j++)
             xh->data[i * per + j] = alpha[i] * real->data[i * per + j] + (1 - alpha[i]) * fake->data[i * per + j];
@@ -348,14 +365,16 @@ static tensor *gp_points(gan *g, arena *a, const tensor *real, const tensor *fak
         for (int64_t j = 0; j < per; j++) v[i * per + j] *= (float)c;
         sum += (norm - 1) * (norm - 1);
     }
-    *value = sum / n;
+    *value = sum / whole(g, real);
     return xh;
 }
 
 /* ---- one step ---- */
 
+/* G's samples for this process's rows of a batch of n (the whole batch's latents, those rows) */
 static tensor *fake_batch(gan *g, arena *a, int n, uint64_t stream, int k, bool grad) {
     tensor *z = noise_rows(g, a, n, key(g->c.seed, stream, (uint64_t)g->step, (uint64_t)k));
+    if (z && g->dist) z = tensor_narrow(a, z, g->lo, g->hi - g->lo);
     bool prev = autograd_set(grad);
     tensor *x = gan_g_forward(&g->G, a, z, true);
     autograd_set(prev);
@@ -384,6 +403,35 @@ static void grads_add(gan *g, const float *s) {
     }
 }
 
+/* Data-parallel: every rank's gradients of net summed, in one buffer (each rank's loss is
+ * its rows' part of the whole batch's mean, so the sum is the whole batch's gradient). */
+static status grads_allreduce(gan *g, arena *a, const gan_net *n) {
+    if (!g->dist) return STATUS_OK;
+    int64_t total = 0;
+    for (int i = 0; i < n->params.n; i++) total += n->params.tensors[i]->numel;
+    float *buf = arena_alloc(a, sizeof(float) * (size_t)total), *p = buf;
+    if (!buf) return error_status();
+    for (int i = 0; i < n->params.n; i++) {
+        tensor *t = n->params.tensors[i];
+        memcpy(p, tensor_grad(t), sizeof(float) * (size_t)t->numel);
+        p += t->numel;
+    }
+    if (dist_allreduce_sum(g->dist, buf, total) != STATUS_OK) return error_status();
+    p = buf;
+    for (int i = 0; i < n->params.n; i++) {
+        tensor *t = n->params.tensors[i];
+        memcpy(tensor_grad(t), p, sizeof(float) * (size_t)t->numel);
+        p += t->numel;
+    }
+    return STATUS_OK;
+}
+
+/* A loss that is a mean over this process's rows, as its part of the whole batch's mean. */
+static tensor *share_of(const gan *g, arena *a, tensor *loss) {
+    if (!g->dist || !loss) return loss;
+    return op_mul_scalar(a, loss, (float)(g->hi - g->lo) / (float)g->c.batch);
+}
+
 /* The penalty's value (before its weight) and, added to D's gradients, the gradient of
  * weight * value. Needs v of real->numel floats of scratch. */
 static status d_penalty(gan *g, arena *a, const tensor *real, const tensor *fake, int k,
@@ -394,7 +442,7 @@ static status d_penalty(gan *g, arena *a, const tensor *real, const tensor *fake
     float *v = arena_alloc(a, sizeof(float) * (size_t)real->numel);
     if (!v) return error_status();
     const tensor *px = real;
-    int n = real->shape[0];
+    int n = whole(g, real);
     double coef;
     if (want_r1) {
         if (r1_penalty(g, a, real, aug, v, value) != STATUS_OK) return error_status();
@@ -420,6 +468,7 @@ static status d_update(gan *g, gan_data_fn data, void *user, int k, gan_stats *s
     int n = g->c.batch;
     uint64_t aug_real = ((uint64_t)g->step * 64 + (uint64_t)k) * 2, aug_fake = aug_real + 1;
     tensor *real = data(user, a, g->step, k, n);
+    if (real && g->dist && real->ndim >= 1 && real->shape[0] == n) real = tensor_narrow(a, real, g->lo, g->hi - g->lo);
     tensor *fake = fake_batch(g, a, n, STREAM_ZD, k, false);
     if (!real || !fake) return error_status();
     if (!tensor_same_shape(real, fake)) {
@@ -428,7 +477,7 @@ static status d_update(gan *g, gan_data_fn data, void *user, int k, gan_stats *s
     }
     optim_zero_grad(g->od);
     tensor *lr = d_of(g, a, real, aug_real, true), *lf = d_of(g, a, fake, aug_fake, true);
-    tensor *loss = d_loss(g, a, lr, lf);
+    tensor *loss = share_of(g, a, d_loss(g, a, lr, lf));
     if (!loss || tensor_backward(loss) != STATUS_OK) return error_status();
     /* the penalty after the main pass: its power iteration has run, and its gradients add */
     double pen;
@@ -440,10 +489,12 @@ static status d_update(gan *g, gan_data_fn data, void *user, int k, gan_stats *s
     if (d_penalty(g, a, real, fake, k, aug_real, &pen) != STATUS_OK) return error_status();
     if (keep) grads_add(g, keep);
     float w = g->c.r1 > 0 ? g->c.r1 : g->c.loss == GAN_LOSS_WGAN_GP ? g->c.gp : 0;
+    double part = g->dist ? (double)(g->hi - g->lo) / g->c.batch : 1;   /* summed over the ranks later */
     st->d_loss = loss->data[0] + w * pen;
-    st->d_real = mean_of(lr);
-    st->d_fake = mean_of(lf);
+    st->d_real = mean_of(lr) * part;
+    st->d_fake = mean_of(lf) * part;
     st->penalty = pen;
+    if (grads_allreduce(g, a, &g->D) != STATUS_OK) return error_status();
     return optim_step(g->od);
 }
 
@@ -491,10 +542,10 @@ static status g_update(gan *g, int k, gan_stats *st) {
     optim_zero_grad(g->og);
     tensor *fake = fake_batch(g, a, g->c.batch, STREAM_ZG, k, true);
     uint64_t aug = ((uint64_t)g->step * 64 + 63 - (uint64_t)k) * 2;
-    tensor *loss = g_loss(g, a, d_of(g, a, fake, aug, true));
+    tensor *loss = share_of(g, a, g_loss(g, a, d_of(g, a, fake, aug, true)));
     st->style = 0;
     if (loss && g->have_style && g->c.style_weight > 0) {
-        tensor *s = style_loss(g, a, fake);
+        tensor *s = share_of(g, a, style_loss(g, a, fake));
         if (s) st->style = s->data[0];
         loss = op_add(a, loss, op_mul_scalar(a, s, g->c.style_weight));
     }
@@ -502,7 +553,7 @@ static status g_update(gan *g, int k, gan_stats *st) {
     model_params_set_trainable(&g->D.params, true);
     if (s != STATUS_OK) return s;
     st->g_loss = loss->data[0];
-    if ((s = optim_step(g->og)) != STATUS_OK) return s;
+    if ((s = grads_allreduce(g, a, &g->G)) != STATUS_OK || (s = optim_step(g->og)) != STATUS_OK) return s;
     if (g->c.ema > 0) {     /* warm-up: early on the average must not be mostly the init */
         float warm = (float)(1 + g->step) / (float)(10 + g->step);
         ema_copy(&g->E, &g->G, g->c.ema < warm ? g->c.ema : warm);
@@ -521,10 +572,43 @@ static status step_done(gan *g, status s, const gan_stats *st, gan_stats *out) {
     return STATUS_OK;
 }
 
+status gan_set_dist(gan *g, dist *d) {
+    if (d && dist_size(d) > g->c.batch)
+        return error_set(STATUS_ARG, "gan: %d processes for a batch of %d: give each at least one row (--batch)",
+                         dist_size(d), g->c.batch);
+    g->dist = d && dist_size(d) > 1 ? d : NULL;
+    g->lo = 0;
+    g->hi = g->c.batch;
+    if (g->dist) dist_share(g->c.batch, dist_rank(d), dist_size(d), &g->lo, &g->hi);
+    return STATUS_OK;
+}
+
+static status sum_over_ranks(void *user, double *buf, int n) { return dist_allreduce_sum_f64(user, buf, n); }
+
+/* A hash of G's and D's weights: the ranks must hold the same bits. */
+static status check_same_weights(gan *g) {
+    uint64_t h[2] = {1469598103934665603ULL, 1469598103934665603ULL};
+    const gan_net *nets[2] = {&g->G, &g->D};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nets[k]->params.n; i++) {
+            const tensor *w = nets[k]->params.tensors[i];
+            for (int64_t j = 0; j < w->numel; j++) {
+                uint32_t bits;
+                memcpy(&bits, &w->data[j], sizeof bits);
+                h[k] = (h[k] ^ bits) * 1099511628211ULL;
+            }
+        }
+    return dist_check_same(g->dist, h, sizeof h);
+}
+
 status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out) {
     if (!g || !data) return error_set(STATUS_ARG, "gan_train_step: no gan or no data function");
     gan_stats st = {0};
     status s = STATUS_OK;
+    if (g->dist) {   /* batch norm over every rank's rows */
+        g->sync = (op_allreduce){sum_over_ranks, g->dist};
+        g->G.bn_sync = g->D.bn_sync = &g->sync;
+    }
     for (int k = 0; k < g->c.d_steps && s == STATUS_OK; k++) {
         s = d_update(g, data, user, k, &st);
         arena_reset(g->work);
@@ -533,11 +617,19 @@ status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out) {
         s = g_update(g, k, &st);
         arena_reset(g->work);
     }
+    g->G.bn_sync = g->D.bn_sync = NULL;
+    if (g->dist && s == STATUS_OK) {   /* the whole batch's losses: the ranks' parts summed */
+        double v[6] = {st.d_loss, st.g_loss, st.d_real, st.d_fake, st.penalty, st.style};
+        s = dist_allreduce_sum_f64(g->dist, v, 6);
+        st = (gan_stats){v[0], v[1], v[2], v[3], v[4], v[5]};
+        if (s == STATUS_OK) s = check_same_weights(g);
+    }
     return step_done(g, s, &st, out);
 }
 
 status gan_train_d(gan *g, gan_data_fn data, void *user, gan_stats *out) {
     if (!g || !data) return error_set(STATUS_ARG, "gan_train_d: no gan or no data function");
+    if (g->dist) return error_set(STATUS_ARG, "gan_train_d: one process only (gan_set_dist)");
     gan_stats st = {0};
     status s = d_update(g, data, user, 0, &st);
     arena_reset(g->work);
@@ -546,6 +638,7 @@ status gan_train_d(gan *g, gan_data_fn data, void *user, gan_stats *out) {
 
 status gan_train_g(gan *g, gan_stats *out) {
     if (!g) return error_set(STATUS_ARG, "gan_train_g: no gan");
+    if (g->dist) return error_set(STATUS_ARG, "gan_train_g: one process only (gan_set_dist)");
     gan_stats st = {0};
     status s = g_update(g, 0, &st);
     arena_reset(g->work);

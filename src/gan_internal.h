@@ -2,6 +2,7 @@
 #ifndef ATELIER_GAN_INTERNAL_H
 #define ATELIER_GAN_INTERNAL_H
 #include "atelier/gan.h"
+#include "atelier/ops.h"
 #include "atelier/optim.h"
 
 #define GAN_STYLE_LAYERS 3
@@ -19,6 +20,9 @@ struct gan {
     const char *style_layers[GAN_STYLE_LAYERS];
     bool have_style;
     tensor *style_gram[GAN_STYLE_LAYERS];   /* (1, C, C) */
+    struct dist *dist;      /* data-parallel (gan_set_dist), else NULL */
+    op_allreduce sync;      /* its all-reduce, for batch norm */
+    int lo, hi;             /* this process's rows of a batch: [0, batch) alone */
 };
 
 /* The style loss's network (c.style_net, or the built-in VGG-19); gan.c. */

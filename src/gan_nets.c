@@ -167,6 +167,8 @@ static tensor *W(gan_net *n, arena *a, int i, bool training) {
 }
 
 static tensor *bn(gan_net *n, arena *a, tensor *x, int j, bool training) {
+    if (training && n->bn_sync)
+        return op_batch_norm_sync(a, x, n->gamma[j], n->beta[j], n->rmean[j], n->rvar[j], n->bn_momentum, 1e-5f, n->bn_sync);
     return op_batch_norm(a, x, n->gamma[j], n->beta[j], n->rmean[j], n->rvar[j], training, n->bn_momentum, 1e-5f);
 }
 

@@ -5,7 +5,9 @@
  * every per-channel tensor has C entries, then runs the kernel; the graph records x and the
  * affine parameters that are present (gamma and beta are optional).
  */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "ops_internal.h"
 
 /* What the backward of instance/batch norm needs: the statistics the forward used and where
@@ -16,6 +18,8 @@ typedef struct norm_saved {
     int gamma_at, beta_at;
     float eps;
     float slope;                 /* batch_norm_act: the activation's slope below 0 (0: ReLU) */
+    op_allreduce sync;           /* batch_norm_sync: the all-reduce */
+    double count;                /* batch_norm_sync: values per channel over every process */
 } norm_saved;
 
 /* x (N, C, H, W) as (n, c, hw) */
@@ -282,6 +286,102 @@ tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *
 tensor *op_batch_norm_act(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
                           tensor *running_var, bool training, float momentum, float eps, float slope) {
     return batch_norm_op(a, x, gamma, beta, running_mean, running_var, training, momentum, eps, true, slope);
+}
+
+/* ---- synchronised batch norm ---- */
+
+/* x, dy (n, c, hw) -> s1[ch] = sum x (or dy), s2[ch] = sum x^2 (or dy * xhat, with xhat =
+ * (x - mean) rstd when mean is given) over n and hw. */
+static void sync_bn_sums(double *s1, double *s2, const float *x, const float *dy, const float *mean,
+                         const float *rstd, int n, int c, int hw) {
+    for (int ch = 0; ch < c; ch++) {
+        double a = 0, b = 0;
+        for (int i = 0; i < n; i++) {
+            const float *xp = x + ((int64_t)i * c + ch) * hw, *dp = dy ? dy + ((int64_t)i * c + ch) * hw : NULL;
+            for (int j = 0; j < hw; j++) {
+                if (dp) { a += dp[j]; b += (double)dp[j] * (xp[j] - mean[ch]) * rstd[ch]; }
+                else { a += xp[j]; b += (double)xp[j] * xp[j]; }
+            }
+        }
+        s1[ch] = a;
+        s2[ch] = b;
+    }
+}
+
+/* The all-reduce, or (on failure, error_set) this process's own sums. */
+static void sync_bn_reduce(const op_allreduce *r, double *buf, int n) {
+    if (r->sum(r->user, buf, n) != STATUS_OK && error_status() == STATUS_OK)
+        error_set(STATUS_IO, "batch_norm_sync: the all-reduce failed");
+}
+
+/* dx = gamma rstd (dy - sum dy / N - xhat sum(dy xhat) / N), the sums over every process;
+ * dgamma += this process's sum(dy xhat), dbeta += its sum dy. */
+static void batch_norm_sync_backward(tensor *y) {
+    norm_saved *s = y->saved;
+    tensor *x = y->src[0], *gamma = norm_src(y, s->gamma_at), *beta = norm_src(y, s->beta_at);
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    double *buf = malloc(sizeof(double) * 4 * (size_t)c);
+    if (!buf) { error_set(STATUS_NOMEM, "batch_norm_sync: out of memory"); return; }
+    double *sdy = buf, *sdx = buf + c, *all = buf + 2 * c;
+    sync_bn_sums(sdy, sdx, x->data, y->grad, s->mean, s->rstd, n, c, hw);
+    float *dg = ops_grad_or_null(gamma), *db = ops_grad_or_null(beta), *dx = ops_grad_or_null(x);
+    for (int ch = 0; ch < c; ch++) {
+        if (dg) dg[ch] += (float)sdx[ch];
+        if (db) db[ch] += (float)sdy[ch];
+    }
+    memcpy(all, sdy, sizeof(double) * 2 * (size_t)c);
+    sync_bn_reduce(&s->sync, all, 2 * c);
+    for (int ch = 0; dx && ch < c; ch++) {
+        double g = gamma ? gamma->data[ch] : 1.0, k = g * s->rstd[ch];
+        double m1 = all[ch] / s->count, m2 = all[c + ch] / s->count;
+        for (int i = 0; i < n; i++) {
+            int64_t off = ((int64_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) {
+                double xhat = (x->data[off + j] - s->mean[ch]) * s->rstd[ch];
+                dx[off + j] += (float)(k * (y->grad[off + j] - m1 - xhat * m2));
+            }
+        }
+    }
+    free(buf);
+}
+
+tensor *op_batch_norm_sync(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                           tensor *running_var, float momentum, float eps, const op_allreduce *sync) {
+    if (!sync || !sync->sum) {
+        error_set(STATUS_ARG, "batch_norm_sync: no all-reduce");
+        return NULL;
+    }
+    if (!x || !batch_norm_check(x, gamma, beta, running_mean, running_var, true)) return NULL;
+    int n, c, hw;
+    norm_dims(x, &n, &c, &hw);
+    tensor *y = norm_result(a, x, gamma, beta, "batch_norm_sync", batch_norm_sync_backward, c, eps);
+    double *buf = y ? malloc(sizeof(double) * (2 * (size_t)c + 1)) : NULL;
+    if (!buf) {
+        if (y) error_set(STATUS_NOMEM, "batch_norm_sync: out of memory");
+        return NULL;
+    }
+    norm_saved *s = y->saved;
+    s->sync = *sync;
+    sync_bn_sums(buf, buf + c, x->data, NULL, NULL, NULL, n, c, hw);
+    buf[2 * c] = (double)n * hw;
+    sync_bn_reduce(sync, buf, 2 * c + 1);
+    double count = s->count = buf[2 * c];
+    for (int ch = 0; ch < c; ch++) {
+        double mean = buf[ch] / count, var = fmax(buf[c + ch] / count - mean * mean, 0.0);
+        s->mean[ch] = (float)mean;
+        s->rstd[ch] = (float)(1.0 / sqrt(var + eps));
+        if (running_mean) running_mean->data[ch] = (float)((1 - momentum) * running_mean->data[ch] + momentum * mean);
+        if (running_var && count > 1)
+            running_var->data[ch] = (float)((1 - momentum) * running_var->data[ch] + momentum * var * count / (count - 1));
+        float g = gamma ? gamma->data[ch] : 1.0f, b = beta ? beta->data[ch] : 0.0f;
+        for (int i = 0; i < n; i++) {
+            int64_t off = ((int64_t)i * c + ch) * hw;
+            for (int j = 0; j < hw; j++) y->data[off + j] = (x->data[off + j] - s->mean[ch]) * s->rstd[ch] * g + b;
+        }
+    }
+    free(buf);
+    return y;
 }
 
 /* ---- AdaIN ---- */

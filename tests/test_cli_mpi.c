@@ -1,6 +1,9 @@
 /* Data-parallel training with MPI (dist.h) end to end: `mpirun -np 2 atelier style-net train`
  * with batch B gives the weights of one process with batch B after the same steps, and so
- * does a run that resumes with another number of processes (2 -> 1, 1 -> 2). Skips, saying
+ * does a run that resumes with another number of processes (2 -> 1, 1 -> 2). The same for
+ * `atelier gan train`, whose batch norm takes the whole batch's statistics over the ranks
+ * (op_batch_norm_sync): DCGAN with batch norm in G and D, and WGAN-GP with DiffAugment
+ * (each rank its rows' share of the penalty and of the augmentation draws). Skips, saying
  * so, when the build has no MPI or mpirun is missing (CI installs both).
  *
  * What is compared, and the tolerance: the ranks' gradients are summed in another order than
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "atelier/gan.h"
 #include "atelier/image.h"
 #include "atelier/safetensors.h"
 #include "atelier/stylenet.h"
@@ -100,22 +104,29 @@ static double max_diff_painting(const char *a, const char *b) {
     return worst;
 }
 
-static void test_mpi_same_weights(void) {
+/* MPI in this build, mpirun installed, the default backend: else a skip, saying why. */
+static bool mpi_ready(void) {
     static char out[65536], err[65536];
     if (test_shell(ATELIER_BIN " --version", out, err) != 0 || !strstr(out, "data-parallel training: mpi")) {
         test_skip("this build has no MPI (libopenmpi-dev)");
-        return;
+        return false;
     }
     const char *be = getenv("ATELIER_BACKEND"), *list = strstr(out, "(backends ");
     size_t first = list ? strcspn(list + 10, ",;)") : 0;
     if (be && *be && list && (strlen(be) != first || strncmp(be, list + 10, first))) {
         test_skip("the MPI scenario runs on the default backend only (it takes minutes on the reference one)");
-        return;
+        return false;
     }
     if (test_shell("mpirun --version", out, err) != 0) {
         test_skip("mpirun is not installed (Debian: openmpi-bin)");
-        return;
+        return false;
     }
+    return true;
+}
+
+static void test_mpi_same_weights(void) {
+    static char out[65536], err[65536];
+    if (!mpi_ready()) return;
     char path[600];
     snprintf(path, sizeof path, "%s", test_tmp_path("photos"));
     CHECK(mkdir(path, 0777) == 0);
@@ -160,8 +171,117 @@ static void test_mpi_same_weights(void) {
     CHECK_MSG(lines >= 4 && lines <= 5, "two/log.jsonl has %d step lines, want 4 (and the validation's)", lines);
 }
 
+/* ---- gan train ---- */
+
+#define GAN_TINY " --data gimgs --size 32 --ngf 8 --ndf 8 --z-dim 16 --batch 6 --sample-every 0 --eval-every 0" \
+                 " --checkpoint-every 2 --quiet"
+
+static int gan_run(const char *launcher, const char *args, char *out, char *err) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd %s && %s" ATELIER_BIN " gan train" GAN_TINY " %s", test_dir, launcher, args);
+    return test_shell(cmd, out, err);
+}
+
+/* Two runs' checkpoints: the largest |a - b| over G's and D's weights (*w) and over 8
+ * samples of G (*x, in [-1, 1]); false when one does not load. */
+static bool gan_diff(const char *a, const char *b, double *w, double *x) {
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", test_tmp_path(a));
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", test_tmp_path(b));
+    gan *ga = gan_load_checkpoint(pa), *gb = gan_load_checkpoint(pb);
+    arena *ar = arena_new(8 << 20);
+    bool ok = ga && gb && ar && gan_step(ga) == gan_step(gb);
+    *w = *x = 0;
+    for (int k = 0; ok && k < 2; k++) {
+        gan_net *na = k ? gan_discriminator(ga) : gan_generator(ga), *nb = k ? gan_discriminator(gb) : gan_generator(gb);
+        for (int i = 0; i < na->params.n; i++)
+            for (int64_t j = 0; j < na->params.tensors[i]->numel; j++)
+                *w = fmax(*w, fabs((double)na->params.tensors[i]->data[j] - nb->params.tensors[i]->data[j]));
+    }
+    tensor *sa = ok ? gan_sample(ga, ar, 5, 0, 8) : NULL, *sb = sa ? gan_sample(gb, ar, 5, 0, 8) : NULL;
+    ok = ok && sa && sb;
+    for (int64_t j = 0; ok && j < sa->numel; j++) *x = fmax(*x, fabs((double)sa->data[j] - sb->data[j]));
+    arena_free(ar);
+    gan_free(ga);
+    gan_free(gb);
+    error_clear();
+    return ok;
+}
+
+/* One GAN setting: 1 process vs 2 after 4 steps, resumed 2 -> 1 and 1 -> 2, within tol_w on
+ * the weights and tol_x on the samples; and 4 steps against 1, which the sample tolerance
+ * must tell apart by 10x. */
+static void gan_case(const char *name, const char *opts, double tol_w, double tol_x) {
+    static char out[65536], err[65536];
+    char args[1024], dir[64];
+    const char *outs[5] = {"one", "two", "r21", "r12", "zero"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(dir, sizeof dir, "%s_%s", name, outs[i]);
+        bool two = i == 1 || i == 2, resume_two = i == 3;
+        snprintf(args, sizeof args, "%s --out %s --steps %d", opts, dir, i == 4 ? 1 : i >= 2 ? 2 : 4);
+        CHECK_MSG(gan_run(two ? mpirun() : "", args, out, err) == 0, "%s %s: %s", name, args, err);
+        if (i == 2 || i == 3) {   /* the second half on the other number of processes */
+            snprintf(args, sizeof args, "%s --out %s --steps 4 --resume", opts, dir);
+            CHECK_MSG(gan_run(resume_two ? mpirun() : "", args, out, err) == 0, "%s resume %s: %s", name, args, err);
+        }
+    }
+    double w[4], x[4];
+    char a[64], b[64];
+    snprintf(a, sizeof a, "%s_one", name);
+    for (int i = 1; i < 5; i++) {
+        snprintf(b, sizeof b, "%s_%s", name, outs[i]);
+        CHECK_MSG(gan_diff(a, b, &w[i - 1], &x[i - 1]) || i == 4, "%s: %s", b, error_message());
+    }
+    printf("  %s after 4 steps, np 2 vs 1 process: weights differ by %.3g at most, samples by %.3g\n", name, w[0], x[0]);
+    printf("  %s resumed 2 -> 1: %.3g, %.3g; 1 -> 2: %.3g, %.3g\n", name, w[1], x[1], w[2], x[2]);
+    for (int i = 0; i < 3; i++) CHECK(w[i] <= tol_w && x[i] <= tol_x);
+    /* the steps count for more than the tolerance (a 1-step run has another step count: compare samples) */
+    double x1 = 0;
+    snprintf(b, sizeof b, "%s_zero", name);
+    char pa[600], pb[600];
+    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", test_tmp_path(a));
+    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", test_tmp_path(b));
+    gan *ga = gan_load_checkpoint(pa), *gb = gan_load_checkpoint(pb);
+    arena *ar = arena_new(8 << 20);
+    tensor *sa = ga && ar ? gan_sample(ga, ar, 5, 0, 8) : NULL, *sb = gb && sa ? gan_sample(gb, ar, 5, 0, 8) : NULL;
+    for (int64_t j = 0; sa && sb && j < sa->numel; j++) x1 = fmax(x1, fabs((double)sa->data[j] - sb->data[j]));
+    printf("  %s samples after 4 steps vs after 1: %.3g\n", name, x1);
+    /* rank 0 alone writes: 4 step lines in the 2-process run's log, not 8 */
+    char lp[600];
+    snprintf(lp, sizeof lp, "%s/log.jsonl", test_tmp_path("x"));
+    snprintf(lp + strlen(lp) - strlen("x/log.jsonl"), 200, "%s_two/log.jsonl", name);
+    size_t n = 0;
+    char *log = (char *)test_read_file(lp, &n);
+    int lines = 0;
+    for (char *p = log; p && (p = strstr(p, "\"d_loss\"")); p++) lines++;
+    free(log);
+    CHECK_MSG(lines == 4, "%s has %d step lines, want 4", lp, lines);
+    CHECK(sa && sb && x1 > 10 * tol_x);
+    arena_free(ar);
+    gan_free(ga);
+    gan_free(gb);
+}
+
+static void test_mpi_gan(void) {
+    if (!mpi_ready()) return;
+    char path[600];
+    snprintf(path, sizeof path, "%s", test_tmp_path("gimgs"));
+    CHECK(mkdir(path, 0777) == 0);
+    for (int k = 0; k < 10; k++) {
+        snprintf(path, sizeof path, "%s/g%d.png", test_tmp_path("gimgs"), k);
+        CHECK(write_image(path, 36 + 2 * k, 34, k));
+    }
+    /* Measured: DCGAN weights 1e-8, samples 9e-8 apart (batch norm's sums in double, the
+     * ranks' gradients summed in another order); WGAN-GP 2e-4 and 3e-5 (the penalty's
+     * Hessian-vector product is a finite difference, which magnifies the rounding). 3 more
+     * steps move the samples by 0.035-0.05. */
+    gan_case("dcgan", "", 1e-3, 1e-3);
+    gan_case("wgan", "--loss wgan-gp --diffaug color,translation,cutout", 1e-3, 1e-3);
+}
+
 int main(void) {
     if (!test_make_dir()) return 1;
     RUN(test_mpi_same_weights);
+    RUN(test_mpi_gan);
     return test_finish();
 }

@@ -7,6 +7,8 @@
  * Tolerance 1e-5 on forward values: float32 results of O(1) computed in double by both.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include "atelier/ops.h"
 #include "gradcheck.h"
@@ -288,6 +290,129 @@ static void test_batch_norm_gradcheck(void) {
     arena_free(a);
 }
 
+/* ---- synchronised batch norm ---- */
+
+/* One process: the all-reduce is the identity. */
+static status sum_alone(void *user, double *buf, int n) { (void)user; (void)buf; (void)n; return STATUS_OK; }
+
+static tensor *batch_norm_sync_fn(arena *a, tensor **in, void *user) {
+    (void)user;
+    op_allreduce r = {sum_alone, NULL};
+    return op_batch_norm_sync(a, in[0], in[1], in[2], NULL, NULL, 0.1f, 1e-5f, &r);
+}
+
+/* Alone, it is batch norm: central differences, with and without the affine parameters. */
+static void test_batch_norm_sync_gradcheck(void) {
+    static const int shapes[][4] = {{1, 3, 5, 7}, {3, 2, 1, 5}, {7, 3, 1, 1}};
+    arena *a = arena_new(1 << 20);
+    for (int k = 0; k < 3; k++) {
+        const int *s = shapes[k];
+        tensor *x = test_leaf(a, 4, s, 140 + k, -2, 2);
+        tensor *g = test_leaf(a, 1, &s[1], 150 + k, 0.5f, 1.5f), *b = test_leaf(a, 1, &s[1], 160 + k, -1, 1);
+        gradcheck("batch_norm_sync affine", batch_norm_sync_fn, (tensor *[]){x, g, b}, 3, NULL, gradcheck_defaults());
+        gradcheck("batch_norm_sync", batch_norm_sync_fn, (tensor *[]){x, NULL, NULL}, 3, NULL, gradcheck_defaults());
+    }
+    arena_free(a);
+}
+
+/* Two "processes" as two threads: a barrier all-reduce that gives both the same sum. */
+typedef struct pair_reduce {
+    pthread_barrier_t bar;
+    double *slot[2];
+} pair_reduce;
+
+typedef struct sync_rank {
+    pair_reduce *pr;
+    int rank, lo, hi;                /* rows [lo, hi) of the whole batch */
+    const tensor *x, *w, *gamma, *beta;
+    arena *a;
+    tensor *y, *xr, *g, *b, *rm, *rv;
+    status st;
+} sync_rank;
+
+static _Thread_local int g_rank;
+
+static status sum_pair(void *user, double *buf, int n) {
+    pair_reduce *p = user;
+    p->slot[g_rank] = buf;
+    pthread_barrier_wait(&p->bar);
+    double *o = p->slot[1 - g_rank], *mine = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; i < n; i++) mine[i] = g_rank == 0 ? buf[i] + o[i] : o[i] + buf[i];
+    pthread_barrier_wait(&p->bar);     /* both have read both before either writes */
+    memcpy(buf, mine, sizeof(double) * (size_t)n);
+    free(mine);
+    return STATUS_OK;
+}
+
+static void *sync_rank_run(void *arg) {
+    sync_rank *r = arg;
+    g_rank = r->rank;
+    arena *a = r->a;
+    int m = r->hi - r->lo, c = r->x->shape[1];
+    r->xr = tensor_copy(a, tensor_narrow(a, (tensor *)r->x, r->lo, m));
+    r->g = tensor_copy(a, r->gamma);
+    r->b = tensor_copy(a, r->beta);
+    r->rm = tensor_fill(tensor_new(a, 1, &c), 0.1f);
+    r->rv = tensor_fill(tensor_new(a, 1, &c), 1.5f);
+    tensor_requires_grad(r->xr); tensor_requires_grad(r->g); tensor_requires_grad(r->b);
+    op_allreduce red = {sum_pair, r->pr};
+    r->y = op_batch_norm_sync(a, r->xr, r->g, r->b, r->rm, r->rv, 0.1f, 1e-5f, &red);
+    tensor *w = tensor_narrow(a, (tensor *)r->w, r->lo, m);
+    tensor *loss = op_sum(a, op_mul(a, r->y, w), -1, false);
+    r->st = loss ? tensor_backward(loss) : error_status();
+    return NULL;
+}
+
+/* The batch split over two threads (rows 0..1 and 2..4) gives what batch norm gives on the
+ * whole: the outputs, dx row by row, the running statistics, and the parts of dgamma and
+ * dbeta summed. */
+static void test_batch_norm_sync_split(void) {
+    static const int sh[4] = {5, 3, 2, 3};
+    arena *a = arena_new(1 << 20);
+    tensor *x = test_leaf(a, 4, sh, 171, -2, 2), *w = test_leaf(a, 4, sh, 172, -1, 1);
+    tensor *g = test_leaf(a, 1, &sh[1], 173, 0.5f, 1.5f), *b = test_leaf(a, 1, &sh[1], 174, -1, 1);
+    tensor *rm = tensor_fill(tensor_new(a, 1, &sh[1]), 0.1f), *rv = tensor_fill(tensor_new(a, 1, &sh[1]), 1.5f);
+    tensor *y = op_batch_norm(a, x, g, b, rm, rv, true, 0.1f, 1e-5f);
+    tensor *loss = op_sum(a, op_mul(a, y, w), -1, false);
+    CHECK_OK(loss);
+    if (!loss || tensor_backward(loss) != STATUS_OK) { arena_free(a); return; }
+    pair_reduce pr;
+    pthread_barrier_init(&pr.bar, NULL, 2);
+    sync_rank r[2] = {{.pr = &pr, .rank = 0, .lo = 0, .hi = 2, .x = x, .w = w, .gamma = g, .beta = b, .a = arena_new(1 << 20)},
+                      {.pr = &pr, .rank = 1, .lo = 2, .hi = 5, .x = x, .w = w, .gamma = g, .beta = b, .a = arena_new(1 << 20)}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, sync_rank_run, &r[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&pr.bar);
+    int64_t per = x->numel / 5;
+    for (int i = 0; i < 2; i++) {
+        CHECK(r[i].st == STATUS_OK && r[i].y);
+        if (r[i].st != STATUS_OK || !r[i].y) continue;
+        int64_t off = r[i].lo * per, n = (r[i].hi - r[i].lo) * per;
+        CHECK(test_close_array(__FILE__, __LINE__, "y rows", r[i].y->data, y->data + off, n, 1e-5, 1e-5));
+        CHECK(test_close_array(__FILE__, __LINE__, "dx rows", r[i].xr->grad, x->grad + off, n, 1e-5, 1e-5));
+        CHECK(test_close_array(__FILE__, __LINE__, "running_mean", r[i].rm->data, rm->data, 3, 1e-6, 1e-6));
+        CHECK(test_close_array(__FILE__, __LINE__, "running_var", r[i].rv->data, rv->data, 3, 1e-6, 1e-6));
+    }
+    if (r[0].st == STATUS_OK && r[1].st == STATUS_OK) {
+        float dg[3], db[3];
+        for (int c = 0; c < 3; c++) { dg[c] = r[0].g->grad[c] + r[1].g->grad[c]; db[c] = r[0].b->grad[c] + r[1].b->grad[c]; }
+        CHECK(test_close_array(__FILE__, __LINE__, "dgamma", dg, g->grad, 3, 1e-5, 1e-5));
+        CHECK(test_close_array(__FILE__, __LINE__, "dbeta", db, b->grad, 3, 1e-5, 1e-5));
+        /* each half alone would be another normalisation: the test can tell */
+        CHECK(fabsf(r[0].y->data[0] - y->data[0]) < 1e-5f);
+    }
+    arena *s = arena_new(1 << 16);
+    tensor *alone = op_batch_norm(s, tensor_narrow(s, x, 0, 2), g, b, NULL, NULL, true, 0.1f, 1e-5f);
+    CHECK(alone && fabsf(alone->data[0] - y->data[0]) > 1e-2f);
+    CHECK(op_batch_norm_sync(s, x, g, b, NULL, NULL, 0.1f, 1e-5f, NULL) == NULL);
+    error_names(STATUS_ARG, "batch_norm_sync", NULL);
+    arena_free(s);
+    arena_free(r[0].a);
+    arena_free(r[1].a);
+    arena_free(a);
+}
+
 /* Training with N = 1 and H*W = 1 per channel: PyTorch refuses, so do we. Eval is fine. */
 static void test_batch_norm_single_value(void) {
     arena *a = arena_new(1 << 16);
@@ -394,6 +519,8 @@ int main(void) {
     RUN(test_batch_norm_matches_torch);
     RUN(test_batch_norm_gradcheck);
     RUN(test_batch_norm_act_matches_composition);
+    RUN(test_batch_norm_sync_gradcheck);
+    RUN(test_batch_norm_sync_split);
     RUN(test_batch_norm_single_value);
     RUN(test_batch_norm_params_only);
     RUN(test_adain_matches_torch);

@@ -138,6 +138,9 @@ typedef struct gan_net {
     spectral_norm *snw[40];              /* when sn */
     int nbn;
     tensor *gamma[24], *beta[24], *rmean[24], *rvar[24];
+    const struct op_allreduce *bn_sync;  /* training batch norm over several processes
+                                            (op_batch_norm_sync; set by a data-parallel
+                                            step); NULL: this process's batch */
     model_params params, buffers;        /* "w.0", "b.0", "bn.0.weight", "bn.0.running_mean"... */
 } gan_net;
 
@@ -168,6 +171,18 @@ int64_t gan_step(const gan *g);        /* steps done */
  * relu3_1 of the built-in VGG-19 over images (M, 3, S, S) in [-1, 1]. */
 status gan_set_style(gan *g, const tensor *images);
 status gan_train_step(gan *g, gan_data_fn data, void *user, gan_stats *out);
+/* Data-parallel training (dist.h; `mpirun -np K atelier gan train`): from now on each
+ * gan_train_step of this process takes its share, rows [lo, hi) of dist_share, of every
+ * batch: the same data, latents, augmentations and interpolation weights as one process
+ * draws for the whole batch, that share of them. Batch norm takes the whole batch's
+ * statistics (op_batch_norm_sync), the gradient penalties their rows' part, the gradients
+ * and the reported losses are summed over the ranks, and a hash of the weights is compared
+ * after every step, so K processes with batch B train as one process with batch B does, up
+ * to float rounding. Every rank must run every step. d NULL or of size 1: one process.
+ * STATUS_ARG when there are more ranks than rows in a batch. gan_train_d and gan_train_g
+ * stay single-process. */
+struct dist;
+status gan_set_dist(gan *g, struct dist *d);
 /* One D update alone (its data and latents those of update 0 of the current step), or one
  * G update alone; each then counts as a step. out gets the losses of that update (the
  * other's fields 0). */

@@ -116,6 +116,21 @@ tensor *op_batch_norm(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *
  * the same values and gradients as the two ops, one activation instead of two. */
 tensor *op_batch_norm_act(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
                           tensor *running_var, bool training, float momentum, float eps, float slope);
+/* Synchronised batch norm (torch.nn.SyncBatchNorm), training mode: the batch is split over
+ * processes, each calls the op on its own rows x (n_r, C, H, W), and the statistics are the
+ * whole batch's. sync->sum(sync->user, buf, k) must leave in buf the element-wise sum of
+ * every process's buf (an all-reduce); the op calls it once in forward (per channel: count,
+ * sum, sum of squares) and once in backward (sum dy, sum dy xhat), so every process must
+ * build and differentiate the same graph. y, running_mean/var and dx are those of
+ * op_batch_norm on the whole batch; gamma's and beta's gradients are this process's parts
+ * (the caller sums them over the processes with the other gradients). A failed sum is
+ * error_set and leaves this process's own statistics. */
+typedef struct op_allreduce {
+    status (*sum)(void *user, double *buf, int n);
+    void *user;
+} op_allreduce;
+tensor *op_batch_norm_sync(arena *a, tensor *x, tensor *gamma, tensor *beta, tensor *running_mean,
+                           tensor *running_var, float momentum, float eps, const op_allreduce *sync);
 /* x (N, C, H, W), style (N, C, HS, WS) -> x re-normalised to style's per-channel mean/std */
 tensor *op_adain(arena *a, tensor *x, tensor *style, float eps);
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include "atelier/dashboard.h"
 #include "atelier/diffaug.h"
+#include "atelier/dist.h"
 #include "atelier/plot.h"
 #include "cli/args.h"
 #include "cli/gan_cli.h"
@@ -47,6 +48,9 @@ typedef struct train_cli {
     dashboard_opts dash_o;
     dashboard *dash;
     double grid_seconds, last_grid;   /* time spent on the dashboard's own grids; when the last */
+    /* mpirun -np K: K processes, each its share of every batch; rank 0 writes every file */
+    dist *d;
+    int rank, ranks;
 } train_cli;
 
 static volatile sig_atomic_t interrupted;
@@ -98,7 +102,10 @@ static void train_usage(FILE *f) {
         "                         also from $ATELIER_TOKEN [off]\n"
         "  --quiet                no progress bar\n"
         "  -h, --help             this text\n\n"
-        "Ctrl-C saves a checkpoint and stops; run again with --resume to continue.\n",
+        "Ctrl-C saves a checkpoint and stops; run again with --resume to continue.\n\n"
+        "Several processes: mpirun -np K atelier gan train ... trains data-parallel, each process\n"
+        "its share of every batch (batch norm over the whole batch), with the same result as one\n"
+        "process up to float rounding; rank 0 writes every file. --resume works with any K.\n",
         d.size, d.ngf, d.ndf, d.z_dim, d.batch, d.lr_g, d.lr_d, d.beta1, d.beta2, d.d_steps,
         (unsigned long long)d.seed, GRID_N, dashboard_defaults().port, dashboard_defaults().host);
 }
@@ -402,6 +409,8 @@ static bool setup(train_cli *t) {
         arena_free(a);
         if (!ok) { fprintf(stderr, "atelier %s: --style-images: %s\n", CMD, error_message()); return false; }
     }
+    if (gan_set_dist(t->g, t->d) != STATUS_OK) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); return false; }
+    if (t->rank != 0) return true;   /* rank 0 writes the log and every other file */
     run_path(t, "log.jsonl", path, sizeof path);
     if (!(t->log = train_log_reopen(CMD, path, gan_step(t->g), kept_line, t))) return false;
     char *js = gan_config_json(&t->c);
@@ -424,8 +433,9 @@ static int train_loop(train_cli *t) {
         free(js);
     }
     if (!t->quiet)
-        fprintf(stderr, "training %s %dx%d on %d images of %s, steps %lld..%d\n", gan_arch_name(t->c.arch),
-                t->c.size, t->c.size, t->ds->n, t->data, (long long)start, t->steps);
+        fprintf(stderr, "training %s %dx%d on %d images of %s, steps %lld..%d%s", gan_arch_name(t->c.arch),
+                t->c.size, t->c.size, t->ds->n, t->data, (long long)start, t->steps, t->ranks > 1 ? "" : "\n");
+    if (!t->quiet && t->ranks > 1) fprintf(stderr, "; %d processes (%s)\n", t->ranks, dist_name(t->d));
     for (int64_t s = start; s < t->steps; s++) {
         gan_stats st;
         if (gan_train_step(t->g, data_batch, &src, &st) != STATUS_OK) {
@@ -434,6 +444,18 @@ static int train_loop(train_cli *t) {
         }
         int64_t done = s + 1;
         double el = progress_now() - t0;
+        if (t->ranks > 1) {   /* Ctrl-C on any rank stops every rank after the same step */
+            double stop = interrupted;
+            if (dist_allreduce_sum_f64(t->d, &stop, 1) != STATUS_OK) {
+                fprintf(stderr, "atelier %s: %s\n", CMD, error_message());
+                return 1;
+            }
+            if (stop > 0) interrupted = 1;
+            if (t->rank != 0) {   /* the other ranks write nothing */
+                if (interrupted) return 130;
+                continue;
+            }
+        }
         fprintf(t->log, "{\"step\":%lld,\"d_loss\":%.6g,\"g_loss\":%.6g,\"d_real\":%.6g,\"d_fake\":%.6g,"
                 "\"penalty\":%.6g,\"style\":%.6g,\"seconds\":%.3f}\n", (long long)done, st.d_loss, st.g_loss,
                 st.d_real, st.d_fake, st.penalty, st.style, el);
@@ -459,6 +481,7 @@ static int train_loop(train_cli *t) {
             return 130;
         }
     }
+    if (t->rank != 0) return 0;
     progress_finish(&t->bar, NULL);
     if (!t->quiet) fprintf(stderr, "done: %s/generator.safetensors, samples_%06d.png, curves.svg\n", t->out, t->steps);
     return 0;
@@ -480,8 +503,15 @@ int cmd_gan_train(int argc, char **argv) {
                    .last_grid = -INFINITY};
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
+    if (!(t.d = dist_init())) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); return 1; }
+    t.rank = dist_rank(t.d);
+    t.ranks = dist_size(t.d);
+    if (t.rank != 0) { t.quiet = true; t.dash_on = false; t.eval_every = 0; t.sample_every = 0; t.checkpoint_every = 0; }
     int rc = (!t.dash_on || dash_open(&t)) && setup(&t) ? train_loop(&t) : 1;
     if (t.dash) dashboard_set_phase(t.dash, rc == 0 ? "finished" : "stopped");
     train_free(&t);
+    /* after a failure of one of several processes, no MPI_Finalize (it could wait for ranks
+     * still in a step): exiting non-zero makes mpirun stop the others */
+    if (rc == 0 || rc == 130 || t.ranks == 1) dist_finalize(t.d);
     return rc;
 }
