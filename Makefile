@@ -40,11 +40,12 @@ demo: build
 test: build
 	@sh scripts/run-tests.sh $(BUILD)
 
-# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer (the command tests,
+# test_cli_*, on the default backend only: scripts/run-tests.sh, CLI_ONE_BACKEND).
 sanitize: deps
 	@cmake -S . -B build-asan -DATELIER_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/run-tests.sh build-asan
+	@CLI_ONE_BACKEND=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/run-tests.sh build-asan
 
 # Every parser under libFuzzer + ASan + UBSan (scripts/fuzz.sh: clang; FUZZ_SECONDS per
 # harness, default 180; fails on any crash, leak, out-of-memory or hang).
