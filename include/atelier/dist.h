@@ -47,6 +47,10 @@ status dist_check_same(dist *d, const void *bytes, size_t n);
 void dist_finalize(dist *d);                   /* NULL is fine */
 /* Rows [lo, hi) of a batch of b for rank r of k: contiguous, sizes differ by 1 at most. */
 void dist_share(int b, int r, int k, int *lo, int *hi);
+/* This machine's cores shared among the ranks on it (at least 1): the threads each should
+ * use. Ranks that each start a thread per core oversubscribe the machine, and their
+ * threads wait on one another in every collective (measured: 10x slower on 2 cores). */
+int dist_threads_per_rank(const dist *d);
 /* What this build can run on: "mpi" (OpenMPI found) or "none". */
 const char *dist_backends(void);
 

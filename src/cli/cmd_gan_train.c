@@ -503,7 +503,7 @@ int cmd_gan_train(int argc, char **argv) {
                    .last_grid = -INFINITY};
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
-    if (!(t.d = dist_init())) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); return 1; }
+    if (!(t.d = train_dist_init(CMD))) return 1;
     t.rank = dist_rank(t.d);
     t.ranks = dist_size(t.d);
     if (t.rank != 0) { t.quiet = true; t.dash_on = false; t.eval_every = 0; t.sample_every = 0; t.checkpoint_every = 0; }

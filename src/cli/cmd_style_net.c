@@ -489,7 +489,7 @@ static int cmd_train(int argc, char **argv) {
     int r = train_parse(argc, argv, &t);
     if (r) { if (r > 0) train_usage(stdout); return r > 0 ? 0 : 2; }
     /* mpirun -np K: K processes, each its share of every batch (dist.h) */
-    if (!(t.d = dist_init())) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); return 1; }
+    if (!(t.d = train_dist_init(CMD))) return 1;
     t.rank = dist_rank(t.d);
     t.ranks = dist_size(t.d);
     if (t.rank != 0) t.quiet = true;

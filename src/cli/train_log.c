@@ -1,5 +1,7 @@
 /* train_log.c: a training run's JSON-lines log on resume (train_log.h). */
 #include "cli/train_log.h"
+#include "atelier/backend.h"
+#include "atelier/dist.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,4 +41,15 @@ FILE *train_log_reopen(const char *cmd, const char *path, int64_t step,
     FILE *a = fopen(path, "a");
     if (!a) fprintf(stderr, "atelier %s: %s: %s\n", cmd, path, strerror(errno));
     return a;
+}
+
+dist *train_dist_init(const char *cmd) {
+    dist *d = dist_init();
+    if (!d) {
+        fprintf(stderr, "atelier %s: %s\n", cmd, error_message());
+        return NULL;
+    }
+    const char *omp = getenv("OMP_NUM_THREADS");
+    if (dist_size(d) > 1 && !(omp && *omp)) backend_set_threads(dist_threads_per_rank(d));
+    return d;
 }

@@ -17,4 +17,10 @@ bool train_log_num(const char *line, const char *key, double *v);
 FILE *train_log_reopen(const char *cmd, const char *path, int64_t step,
                        void (*kept)(const char *line, double step, void *user), void *user);
 
+/* The run's processes (dist.h: mpirun -np K, or one), NULL with a line on stderr. Ranks
+ * sharing a machine split its cores (dist_threads_per_rank) unless OMP_NUM_THREADS says
+ * otherwise. */
+struct dist;
+struct dist *train_dist_init(const char *cmd);
+
 #endif

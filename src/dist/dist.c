@@ -2,6 +2,7 @@
  * table, the shares of a batch and the check that the ranks agree. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "dist_internal.h"
 
 static status single_allreduce_f32(dist *d, float *buf, int64_t n) { return STATUS_OK; }
@@ -18,11 +19,18 @@ dist *dist_init(void) {
     if (!(d = calloc(1, sizeof *d))) { error_set(STATUS_NOMEM, "dist: out of memory"); return NULL; }
     d->ops = &SINGLE;
     d->size = 1;
+    d->local_size = 1;
     return d;
 }
 
 int dist_rank(const dist *d) { return d->rank; }
 int dist_size(const dist *d) { return d->size; }
+
+int dist_threads_per_rank(const dist *d) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int k = d->local_size > 1 ? d->local_size : 1;
+    return cores > k ? (int)(cores / k) : 1;
+}
 const char *dist_name(const dist *d) { return d->ops->name; }
 status dist_allreduce_sum(dist *d, float *buf, int64_t n) { return d->ops->allreduce_f32(d, buf, n); }
 status dist_allreduce_sum_f64(dist *d, double *buf, int n) { return d->ops->allreduce_f64(d, buf, n); }

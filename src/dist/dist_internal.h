@@ -16,6 +16,7 @@ typedef struct dist_ops {
 struct dist {
     const dist_ops *ops;
     int rank, size;
+    int local_size;     /* ranks on this machine (this one included) */
 };
 
 /* The MPI run this process was started in (mpirun's environment), or NULL (no error) when

@@ -48,6 +48,13 @@ dist *dist_mpi_init(bool *failed) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    /* the ranks that share this machine (MPI-3: a communicator per shared-memory node) */
+    MPI_Comm node;
+    d->local_size = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &d->local_size);
+        MPI_Comm_free(&node);
+    }
     d->ops = &MPI_OPS;
     return d;
 }
