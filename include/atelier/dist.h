@@ -22,6 +22,7 @@
  *   dist_share(10, 1, 4, &lo, &hi);        // rank 1 of 4 takes rows 2, 3, 4 of a batch of 10
  *   if (lo != 2 || hi != 5) return 1;
  *   if (dist_check_same(d, grads, sizeof grads) != STATUS_OK) return 1;
+ *   if (dist_threads_per_rank(d) < 1) return 1;   // alone: every core of the machine
  *   dist_finalize(d);
  * EXAMPLE_END
  */
