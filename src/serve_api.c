@@ -115,7 +115,8 @@ enum MHD_Result serve_job(request *r, struct MHD_Connection *c, const char *meth
         if (!strcmp(method, "DELETE")) {
             if (jobs_delete(r->s->jobs, info.id) != STATUS_OK) {
                 enum MHD_Result ret = error_status() == STATUS_ARG ? serve_error(r, c, MHD_HTTP_NOT_FOUND, "no job with that id")
-                                                                   : serve_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", error_message());
+                                    : error_status() == STATUS_IO ? serve_error(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", error_message())
+                                                                  : serve_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", error_message());
                 error_clear();
                 return ret;
             }

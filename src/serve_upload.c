@@ -215,17 +215,24 @@ static image *read_upload(upload *u, const char *path, const char *field, int64_
 
 /* ---- the answers ---- */
 
-static enum MHD_Result too_busy(request *r, struct MHD_Connection *c, const char *why) {
+/* 429 (the queue is full) or 503 (the job store cannot be reached), with Retry-After. */
+static enum MHD_Result try_later(request *r, struct MHD_Connection *c, unsigned code, const char *why) {
     char quoted[300], json[400];
     snprintf(json, sizeof json, "{\"error\": %s}\n", serve_json_string(why, quoted, sizeof quoted));
     struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_COPY);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "10");
-    pthread_mutex_lock(&r->s->mu);
-    r->s->refused_429++;
-    pthread_mutex_unlock(&r->s->mu);
-    return serve_queue(r, c, MHD_HTTP_TOO_MANY_REQUESTS, resp);
+    if (code == MHD_HTTP_TOO_MANY_REQUESTS) {
+        pthread_mutex_lock(&r->s->mu);
+        r->s->refused_429++;
+        pthread_mutex_unlock(&r->s->mu);
+    }
+    return serve_queue(r, c, code, resp);
+}
+
+static enum MHD_Result too_busy(request *r, struct MHD_Connection *c, const char *why) {
+    return try_later(r, c, MHD_HTTP_TOO_MANY_REQUESTS, why);
 }
 
 static enum MHD_Result created(request *r, struct MHD_Connection *c, const char *id) {
@@ -272,6 +279,7 @@ static enum MHD_Result finish(request *r, struct MHD_Connection *c) {
     if (!content || !style) ret = serve_error(r, c, u->code, "%s", u->error);
     else if (jobs_submit(s->jobs, content, style, &p, id) == STATUS_OK) ret = created(r, c, id);
     else if (error_status() == STATUS_BUSY) ret = too_busy(r, c, error_message());
+    else if (error_status() == STATUS_IO) ret = try_later(r, c, MHD_HTTP_SERVICE_UNAVAILABLE, error_message());   /* the store */
     else ret = serve_error(r, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", error_message());
     error_clear();
     image_free(content);

@@ -31,7 +31,9 @@
 #include "atelier/sha256.h"
 
 #define SCHEMA_VERSION 1
-#define RECONNECT_SECONDS 120.0   /* give up on a database gone longer than this */
+#define RECONNECT_SECONDS 120.0   /* a worker gives up on a database gone longer than this */
+#define REQUEST_SECONDS 5.0       /* what a client's request (submit, delete, a file) waits for
+                                     the database: then it is told to try again (HTTP 503) */
 #define PROGRESS_SECONDS 0.5      /* at most one progress notice per job per this */
 
 typedef struct pg {
@@ -83,17 +85,23 @@ static bool stopping(jobs *j) {
 
 /* ---- connections ---- */
 
-/* The connection made (again) with backoff: 0.1 s doubling to 2 s, for RECONNECT_SECONDS;
- * gives up early when the queue stops. */
-static status reconnect(jobs *j, PGconn **c) {
+/* The connection made (again) with backoff: 0.1 s doubling to 2 s, until `deadline` (on
+ * now_mono's clock); gives up early when the queue stops. */
+static status reconnect(jobs *j, PGconn **c, double deadline) {
     pg *p = j->pg;
-    double t0 = now_mono(), wait = 0.1;
+    double wait = 0.1;
     for (;;) {
         if (*c) PQreset(*c);
         else *c = PQconnectdb(p->conninfo);
         if (*c && PQstatus(*c) == CONNECTION_OK) return STATUS_OK;
-        if (now_mono() - t0 > RECONNECT_SECONDS || stopping(j))
-            return error_set(STATUS_IO, "postgresql: cannot connect: %s", *c ? PQerrorMessage(*c) : "out of memory");
+        double left = deadline - now_mono();
+        if (left <= 0 || stopping(j)) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", *c ? PQerrorMessage(*c) : "out of memory");
+            why[strcspn(why, "\n")] = 0;
+            return error_set(STATUS_IO, "postgresql: the database is not answering (%s): try again later", why);
+        }
+        if (wait > left) wait = left;
         struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
         nanosleep(&ts, NULL);
         if ((wait *= 2) > 2) wait = 2;
@@ -104,12 +112,12 @@ static status reconnect(jobs *j, PGconn **c) {
  * binary with binary_out). A broken connection is made again and the statement run again
  * (every statement here may run twice: the header says why). NULL with error_set on
  * failure; *sqlstate gets the error's code when asked. */
-static PGresult *query(jobs *j, PGconn **c, const char *sql, int n, const char *const *vals, const int *lens,
-                       bool binary_out, char sqlstate[6]) {
+static PGresult *query_until(jobs *j, PGconn **c, double deadline, const char *sql, int n, const char *const *vals,
+                             const int *lens, bool binary_out, char sqlstate[6]) {
     int fmts[16] = {0};
     for (int k = 0; lens && k < n; k++) fmts[k] = lens[k] > 0;
     for (int attempt = 0; attempt < 3; attempt++) {
-        if ((!*c || PQstatus(*c) != CONNECTION_OK) && reconnect(j, c) != STATUS_OK) return NULL;
+        if ((!*c || PQstatus(*c) != CONNECTION_OK) && reconnect(j, c, deadline) != STATUS_OK) return NULL;
         PGresult *r = PQexecParams(*c, sql, n, NULL, vals, lens, fmts, binary_out ? 1 : 0);
         ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
         if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) return r;
@@ -126,12 +134,43 @@ static PGresult *query(jobs *j, PGconn **c, const char *sql, int n, const char *
     return NULL;
 }
 
-/* query on the operations' connection, under db_mu. */
+/* query_until with RECONNECT_SECONDS to get the database back (the keeper, the workers). */
+static PGresult *query(jobs *j, PGconn **c, const char *sql, int n, const char *const *vals, const int *lens,
+                       bool binary_out, char sqlstate[6]) {
+    return query_until(j, c, now_mono() + RECONNECT_SECONDS, sql, n, vals, lens, binary_out, sqlstate);
+}
+
+/* query on the operations' connection, under db_mu (a worker's: it may wait for the
+ * database for RECONNECT_SECONDS). */
 static PGresult *op(jobs *j, const char *sql, int n, const char *const *vals, const int *lens, bool binary_out, char sqlstate[6]) {
     pg *p = j->pg;
     pthread_mutex_lock(&j->db_mu);
     PGresult *r = query(j, &p->conn, sql, n, vals, lens, binary_out, sqlstate);
     pthread_mutex_unlock(&j->db_mu);
+    return r;
+}
+
+/* The same for a client's request: it waits at most REQUEST_SECONDS in all, for the
+ * connection (a worker may hold it, reconnecting) and for the database; then STATUS_IO,
+ * "not answering: try again later" (the service answers 503). */
+static PGresult *op_request(jobs *j, const char *sql, int n, const char *const *vals, const int *lens, bool binary_out,
+                            char sqlstate[6]) {
+    pg *p = j->pg;
+    double deadline = now_mono() + REQUEST_SECONDS;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)REQUEST_SECONDS;
+    if (pthread_mutex_timedlock(&j->db_mu, &until) != 0) {
+        error_set(STATUS_IO, "postgresql: the database is not answering (its connection is busy reconnecting): try again later");
+        return NULL;
+    }
+    PGresult *r = query_until(j, &p->conn, deadline, sql, n, vals, lens, binary_out, sqlstate);
+    bool away = !r && (!p->conn || PQstatus(p->conn) != CONNECTION_OK);
+    pthread_mutex_unlock(&j->db_mu);
+    if (away) {   /* the client is told no more than that (libpq's reason names sockets and hosts) */
+        error_clear();
+        error_set(STATUS_IO, "postgresql: the database is not answering: try again later");
+    }
     return r;
 }
 
@@ -343,7 +382,7 @@ static void *keeper_main(void *arg) {
     double last_renew = now_mono();
     while (!stopping(j)) {
         if (PQstatus(p->listen) != CONNECTION_OK) {
-            if (reconnect(j, &p->listen) != STATUS_OK || listen_start(j) != STATUS_OK) {
+            if (reconnect(j, &p->listen, now_mono() + RECONNECT_SECONDS) != STATUS_OK || listen_start(j) != STATUS_OK) {
                 error_clear();
                 continue;   /* stopping, or the database is still away: reconnect tries again */
             }
@@ -459,7 +498,7 @@ static status pg_insert(jobs *j, const job *e) {
                          e->params.style2, blend, content, hc, style, hs};
     int lens[14] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, nc, 0, ns, 0};
     char code[6] = "";
-    PGresult *r = op(j,
+    PGresult *r = op_request(j,
         "WITH r AS (INSERT INTO atelier_jobs (id, state, created, style, size, iterations, strength, preserve_colors, path, "
         " style2, blend) VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq, id), "
         "b AS (INSERT INTO atelier_blobs (id, name, data, sha256) SELECT r.id, v.name, v.data, v.sha FROM r, "
@@ -469,7 +508,7 @@ static status pg_insert(jobs *j, const job *e) {
     free(style);
     if (!r && !strcmp(code, "23505")) {   /* committed before the connection broke: ours */
         error_clear();
-        r = op(j, "SELECT seq FROM atelier_jobs WHERE id = $1", 1, v, NULL, false, NULL);
+        r = op_request(j, "SELECT seq FROM atelier_jobs WHERE id = $1", 1, v, NULL, false, NULL);
     }
     if (!r) return error_status();
     status st = PQntuples(r) == 1 ? STATUS_OK : error_set(STATUS_IO, "postgresql: the job was not recorded");
@@ -546,12 +585,12 @@ static job *pg_claim(jobs *j, job_path lane) {
 
 /* DIR/jobs/ID/name from its blob, its hash checked. Inputs and results never change, so a
  * cached one is kept; a preview is fetched every time. */
-static status pg_fetch(jobs *j, const char *id, const char *name) {
+static status fetch_blob(jobs *j, const char *id, const char *name, bool request) {
     char path[4200], hex[65];
     jobs_path(j, id, name, path, sizeof path);
     if (strcmp(name, "preview.jpg") && access(path, F_OK) == 0) return STATUS_OK;
-    const char *v[2] = {id, name};
-    PGresult *r = op(j, "SELECT data, sha256 FROM atelier_blobs WHERE id = $1 AND name = $2", 2, v, NULL, true, NULL);
+    const char *v[2] = {id, name}, *sql = "SELECT data, sha256 FROM atelier_blobs WHERE id = $1 AND name = $2";
+    PGresult *r = request ? op_request(j, sql, 2, v, NULL, true, NULL) : op(j, sql, 2, v, NULL, true, NULL);
     if (!r) return error_status();
     status st = STATUS_OK;
     if (PQntuples(r) != 1) st = error_set(STATUS_IO, "job %s has no %s (yet)", id, name);
@@ -571,9 +610,13 @@ static status pg_fetch(jobs *j, const char *id, const char *name) {
     return st;
 }
 
+/* a client's file (a result, a preview): within REQUEST_SECONDS */
+static status pg_fetch(jobs *j, const char *id, const char *name) { return fetch_blob(j, id, name, true); }
+
+/* a worker's inputs: it waits for the database as long as a worker does */
 static status pg_fetch_inputs(jobs *j, const job *e) {
-    if (pg_fetch(j, e->id, "content.png") != STATUS_OK) return error_status();
-    return pg_fetch(j, e->id, "style.png");
+    if (fetch_blob(j, e->id, "content.png", false) != STATUS_OK) return error_status();
+    return fetch_blob(j, e->id, "style.png", false);
 }
 
 static void pg_progress(jobs *j, const job *e, bool fresh) {
@@ -682,7 +725,7 @@ static status pg_set_path(jobs *j, const char *id, job_path path) {
 
 static status pg_delete(jobs *j, const char *id) {
     const char *v[1] = {id};
-    PGresult *r = op(j, "WITH d AS (DELETE FROM atelier_jobs WHERE id = $1 RETURNING id) "
+    PGresult *r = op_request(j, "WITH d AS (DELETE FROM atelier_jobs WHERE id = $1 RETURNING id) "
                      "SELECT pg_notify('atelier_jobs', id) FROM d", 1, v, NULL, false, NULL);
     if (!r) return error_status();
     PQclear(r);

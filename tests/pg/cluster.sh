@@ -8,7 +8,10 @@
 #      lease runs out;
 #   3. PostgreSQL stopped as by a crash and started again while jobs wait and run: they
 #      all finish;
-#   4. exactly once: one done record per job, none lost.
+#   4. PostgreSQL away for a while: a submission is told within seconds (503, naming the
+#      database) instead of waiting for it, job status still answers (from memory), and
+#      work goes on when it is back;
+#   5. exactly once: one done record per job, none lost.
 # Prints "RESULT key value" lines; exit status 77 when PostgreSQL is not installed.
 # usage: sh tests/pg/cluster.sh ATELIER_BIN
 set -u
@@ -112,7 +115,22 @@ after=$(submit "$port_b" 1)
 wait_state "$port_a" "$after" done 120
 echo "RESULT after_restart_done $(count_done "$port_a" "$after")"
 
-# 4. exactly once, nothing lost
+# 4. PostgreSQL away: told at once, not held
+sh "$root/scripts/pg-test-server.sh" stop "$tmp/pg" >/dev/null
+t0=$(date +%s)
+code=$(curl -s -o "$tmp/away.json" -w '%{http_code}' --max-time 100 -F content=@"$root/docs/gallery/golden_gate.jpg" \
+  -F style_image=@"$root/docs/gallery/vangogh_starry_night.jpg" -F size=64 -F iterations=1 "http://127.0.0.1:$port_a/api/jobs")
+echo "RESULT away_submit_seconds $(( $(date +%s) - t0 ))"
+echo "cluster: the answer while the database was away: $code $(cat "$tmp/away.json")"
+echo "RESULT away_submit_503 $([ "$code" = 503 ] && echo 1 || echo 0)"
+echo "RESULT away_says_database $(grep -c 'database is not answering' "$tmp/away.json")"
+echo "RESULT away_status_answers $([ "$(state "$port_b" "$after")" = done ] && echo 1 || echo 0)"
+sh "$root/scripts/pg-test-server.sh" start "$tmp/pg" >/dev/null || echo "cluster: the start failed"
+back=$(submit "$port_a" 1)
+wait_state "$port_b" "$back" done 180
+echo "RESULT back_done $(count_done "$port_b" "$back")"
+
+# 5. exactly once, nothing lost
 echo "RESULT jobs_total $(q "SELECT count(*) FROM atelier_jobs")"
 echo "RESULT jobs_done $(q "SELECT count(*) FROM atelier_jobs WHERE state = 'done'")"
 echo "RESULT done_records $(q "SELECT count(*) FROM atelier_done_log")"
