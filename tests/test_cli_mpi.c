@@ -52,6 +52,17 @@ static bool write_image(const char *path, int w, int h, int k) {
     return ok;
 }
 
+/* n test-made images in the folder name: k-th of (w0 + dw k) x h */
+static void write_folder(const char *name, const char *prefix, int n, int w0, int dw, int h) {
+    char path[600];
+    snprintf(path, sizeof path, "%s", test_tmp_path(name));
+    CHECK(mkdir(path, 0777) == 0);
+    for (int k = 0; k < n; k++) {
+        snprintf(path, sizeof path, "%s/%s%d.png", test_tmp_path(name), prefix, k);
+        CHECK(write_image(path, w0 + dw * k, h, k));
+    }
+}
+
 static int run(const char *launcher, const char *args, char *out, char *err) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cd %s && %s" ATELIER_BIN " style-net train --style waves.png --data photos %s" TINY, test_dir,
@@ -127,13 +138,7 @@ static bool mpi_ready(void) {
 static void test_mpi_same_weights(void) {
     static char out[65536], err[65536];
     if (!mpi_ready()) return;
-    char path[600];
-    snprintf(path, sizeof path, "%s", test_tmp_path("photos"));
-    CHECK(mkdir(path, 0777) == 0);
-    for (int k = 0; k < 8; k++) {
-        snprintf(path, sizeof path, "%s/p%d.png", test_tmp_path("photos"), k);
-        CHECK(write_image(path, 48 + 4 * k, 44, k));
-    }
+    write_folder("photos", "p", 8, 48, 4, 44);
     CHECK(write_image(test_tmp_path("waves.png"), 64, 64, 7));
     /* one process, batch 4, 4 steps; and 2 processes with 2 photos each */
     CHECK_MSG(run("", "--out one --steps 4", out, err) == 0, "one process: %s", err);
@@ -182,15 +187,21 @@ static int gan_run(const char *launcher, const char *args, char *out, char *err)
     return test_shell(cmd, out, err);
 }
 
-/* Two runs' checkpoints: the largest |a - b| over G's and D's weights (*w) and over 8
- * samples of G (*x, in [-1, 1]); false when one does not load. */
+static gan *gan_of(const char *run) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", test_tmp_path(run));
+    return gan_load_checkpoint(path);
+}
+
+/* Two runs' checkpoints: the largest |a - b| over G's and D's weights (*w, when w; the
+ * runs must be at the same step) and over 8 samples of G (*x, in [-1, 1]); false when one
+ * does not load. */
 static bool gan_diff(const char *a, const char *b, double *w, double *x) {
-    char pa[600], pb[600];
-    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", test_tmp_path(a));
-    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", test_tmp_path(b));
-    gan *ga = gan_load_checkpoint(pa), *gb = gan_load_checkpoint(pb);
+    gan *ga = gan_of(a), *gb = gan_of(b);
     arena *ar = arena_new(8 << 20);
-    bool ok = ga && gb && ar && gan_step(ga) == gan_step(gb);
+    bool ok = ga && gb && ar && (!w || gan_step(ga) == gan_step(gb));
+    double unused;
+    if (!w) w = &unused;
     *w = *x = 0;
     for (int k = 0; ok && k < 2; k++) {
         gan_net *na = k ? gan_discriminator(ga) : gan_generator(ga), *nb = k ? gan_discriminator(gb) : gan_generator(gb);
@@ -225,52 +236,36 @@ static void gan_case(const char *name, const char *opts, double tol_w, double to
             CHECK_MSG(gan_run(resume_two ? mpirun() : "", args, out, err) == 0, "%s resume %s: %s", name, args, err);
         }
     }
-    double w[4], x[4];
+    double w[3], x[3];
     char a[64], b[64];
     snprintf(a, sizeof a, "%s_one", name);
-    for (int i = 1; i < 5; i++) {
+    for (int i = 1; i < 4; i++) {
         snprintf(b, sizeof b, "%s_%s", name, outs[i]);
-        CHECK_MSG(gan_diff(a, b, &w[i - 1], &x[i - 1]) || i == 4, "%s: %s", b, error_message());
+        CHECK_MSG(gan_diff(a, b, &w[i - 1], &x[i - 1]), "%s: %s", b, error_message());
     }
     printf("  %s after 4 steps, np 2 vs 1 process: weights differ by %.3g at most, samples by %.3g\n", name, w[0], x[0]);
     printf("  %s resumed 2 -> 1: %.3g, %.3g; 1 -> 2: %.3g, %.3g\n", name, w[1], x[1], w[2], x[2]);
     for (int i = 0; i < 3; i++) CHECK(w[i] <= tol_w && x[i] <= tol_x);
-    /* the steps count for more than the tolerance (a 1-step run has another step count: compare samples) */
+    /* the steps count for more than the tolerance (the 1-step run is at another step: samples only) */
     double x1 = 0;
     snprintf(b, sizeof b, "%s_zero", name);
-    char pa[600], pb[600];
-    snprintf(pa, sizeof pa, "%s/checkpoint.safetensors", test_tmp_path(a));
-    snprintf(pb, sizeof pb, "%s/checkpoint.safetensors", test_tmp_path(b));
-    gan *ga = gan_load_checkpoint(pa), *gb = gan_load_checkpoint(pb);
-    arena *ar = arena_new(8 << 20);
-    tensor *sa = ga && ar ? gan_sample(ga, ar, 5, 0, 8) : NULL, *sb = gb && sa ? gan_sample(gb, ar, 5, 0, 8) : NULL;
-    for (int64_t j = 0; sa && sb && j < sa->numel; j++) x1 = fmax(x1, fabs((double)sa->data[j] - sb->data[j]));
+    CHECK(gan_diff(a, b, NULL, &x1));
     printf("  %s samples after 4 steps vs after 1: %.3g\n", name, x1);
+    CHECK(x1 > 10 * tol_x);
     /* rank 0 alone writes: 4 step lines in the 2-process run's log, not 8 */
-    char lp[600];
-    snprintf(lp, sizeof lp, "%s/log.jsonl", test_tmp_path("x"));
-    snprintf(lp + strlen(lp) - strlen("x/log.jsonl"), 200, "%s_two/log.jsonl", name);
+    char lp[128];
+    snprintf(lp, sizeof lp, "%s_two/log.jsonl", name);
     size_t n = 0;
-    char *log = (char *)test_read_file(lp, &n);
+    char *log = (char *)test_read_file(test_tmp_path(lp), &n);
     int lines = 0;
     for (char *p = log; p && (p = strstr(p, "\"d_loss\"")); p++) lines++;
     free(log);
     CHECK_MSG(lines == 4, "%s has %d step lines, want 4", lp, lines);
-    CHECK(sa && sb && x1 > 10 * tol_x);
-    arena_free(ar);
-    gan_free(ga);
-    gan_free(gb);
 }
 
 static void test_mpi_gan(void) {
     if (!mpi_ready()) return;
-    char path[600];
-    snprintf(path, sizeof path, "%s", test_tmp_path("gimgs"));
-    CHECK(mkdir(path, 0777) == 0);
-    for (int k = 0; k < 10; k++) {
-        snprintf(path, sizeof path, "%s/g%d.png", test_tmp_path("gimgs"), k);
-        CHECK(write_image(path, 36 + 2 * k, 34, k));
-    }
+    write_folder("gimgs", "g", 10, 36, 2, 34);
     /* Measured: DCGAN weights 1e-8, samples 9e-8 apart (batch norm's sums in double, the
      * ranks' gradients summed in another order); WGAN-GP 2e-4 and 3e-5 (the penalty's
      * Hessian-vector product is a finite difference, which magnifies the rounding). 3 more
