@@ -149,9 +149,15 @@ typedef struct stylenet_train_config {
     bool no_flip;
     char content_layers[256], style_layers[256];
     uint64_t seed;
+    /* Steadiness for video [0 = off]: each step also paints the photos moved by a few pixels
+     * (0-3 down and right, drawn per step) with a little noise (sigma 0.02), and adds
+     * temporal_weight * mean |N(moved x) - moved N(x)|^2: a network whose strokes follow
+     * the picture when it moves, and that small changes of the input do not repaint
+     * (stills with synthetic motion, as ReReVST trains; no video needed). */
+    float temporal_weight;
 } stylenet_train_config;
 
-typedef struct stylenet_train_stats { double loss, content, style, tv; } stylenet_train_stats;
+typedef struct stylenet_train_stats { double loss, content, style, tv, temporal; } stylenet_train_stats;
 typedef struct stylenet_trainer stylenet_trainer;
 struct featnet;
 
@@ -162,6 +168,9 @@ stylenet_trainer *stylenet_trainer_new(const stylenet_train_config *c, struct fe
                                        const image *const *styles, const char *const *names);
 /* A run continued from its checkpoint: the same bytes as if it had never stopped. */
 stylenet_trainer *stylenet_trainer_load(const char *checkpoint, struct featnet *loss_net);
+/* Changes the temporal weight from the next step on (a fine-tune for video of a trained
+ * run); STATUS_ARG when negative or not finite. */
+status stylenet_trainer_set_temporal(stylenet_trainer *t, float weight);
 void stylenet_trainer_free(stylenet_trainer *t);   /* NULL is fine */
 /* One Adam step on photos (B, 3, image_size, image_size) in [0, 1]. */
 status stylenet_trainer_step(stylenet_trainer *t, tensor *photos, stylenet_train_stats *out);

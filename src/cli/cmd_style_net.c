@@ -29,7 +29,7 @@ typedef struct train_cli {
     const char *data, *out, *styles[MAX_STYLES], *names[MAX_STYLES], *net, *models_dir;
     int nstyles, nnames;
     stylenet_train_config c;
-    bool set_cw, set_sw, set_tv, set_cl, set_sl;   /* given on the command line */
+    bool set_cw, set_sw, set_tv, set_cl, set_sl, set_temporal;   /* given on the command line */
     int steps, sample_every, checkpoint_every;
     bool resume, quiet;
     /* the run */
@@ -77,6 +77,9 @@ static void train_usage(FILE *f) {
         "                           the loss weights [the network's stylize defaults: 1, 100, 10]\n"
         "  --content-layers L, --style-layers L\n"
         "                           [the network's stylize defaults; atelier models show NET]\n"
+        "  --temporal-weight F      steadiness for video: also paint each batch moved by 0-3 px with\n"
+        "                           a little noise and penalise what changes beyond the move\n"
+        "                           (stylenet.h); with --resume it applies from then on [0 = off]\n"
         "  --seed N                 [1]\n"
         "  --val N                  validation photos held out (0 .. %d) [4]\n"
         "  --sample-every N         validation losses and a sample grid every N steps [250]\n"
@@ -112,6 +115,7 @@ static bool parse_value(train_cli *t, const char *opt, const char *v) {
     else if (!strcmp(opt, "--content-weight")) { t->set_cw = true; return arg_float(CMD, opt, v, 0, 1e9, &c->content_weight); }
     else if (!strcmp(opt, "--style-weight")) { t->set_sw = true; return arg_float(CMD, opt, v, 0, 1e9, &c->style_weight); }
     else if (!strcmp(opt, "--tv-weight")) { t->set_tv = true; return arg_float(CMD, opt, v, 0, 1e9, &c->tv_weight); }
+    else if (!strcmp(opt, "--temporal-weight")) { t->set_temporal = true; return arg_float(CMD, opt, v, 0, 1e9, &c->temporal_weight); }
     else if (!strcmp(opt, "--content-layers") || !strcmp(opt, "--style-layers")) {
         bool content = opt[2] == 'c';
         char *dst = content ? c->content_layers : c->style_layers;
@@ -202,7 +206,7 @@ static void kept_line(const char *line, double s, void *user) {
     if (train_log_num(line, "val_loss", &vl)) hist_val(t, s, vl);
     else if (train_log_num(line, "loss", &l) && train_log_num(line, "content", &c) && train_log_num(line, "style", &st) &&
              train_log_num(line, "tv", &tv)) {
-        stylenet_train_stats x = {l, c, st, tv};
+        stylenet_train_stats x = {l, c, st, tv, 0};
         hist_train(t, s, &x);
     }
 }
@@ -365,6 +369,10 @@ static bool setup(train_cli *t) {
     }
     if (t->resume) {
         if (!(t->t = stylenet_trainer_load(path, t->fn))) { fprintf(stderr, "atelier %s: --resume: %s\n", CMD, error_message()); return false; }
+        if (t->set_temporal && stylenet_trainer_set_temporal(t->t, t->c.temporal_weight) != STATUS_OK) {
+            fprintf(stderr, "atelier %s: %s\n", CMD, error_message());
+            return false;
+        }
         t->c = *stylenet_trainer_config(t->t);
     } else {
         stylenet_train_config d = stylenet_train_defaults(t->fn);
@@ -444,8 +452,10 @@ static int train_loop(train_cli *t) {
             if (interrupted) { rc = 130; break; }
             continue;
         }
-        fprintf(t->log, "{\"step\":%lld,\"loss\":%.6g,\"content\":%.6g,\"style\":%.6g,\"tv\":%.6g,\"seconds\":%.3f}\n",
-                (long long)done, st.loss, st.content, st.style, st.tv, el);
+        char temporal[48] = "";
+        if (c->temporal_weight > 0) snprintf(temporal, sizeof temporal, ",\"temporal\":%.6g", st.temporal);
+        fprintf(t->log, "{\"step\":%lld,\"loss\":%.6g,\"content\":%.6g,\"style\":%.6g,\"tv\":%.6g%s,\"seconds\":%.3f}\n",
+                (long long)done, st.loss, st.content, st.style, st.tv, temporal, el);
         hist_train(t, (double)done, &st);
         char info[128];
         snprintf(info, sizeof info, "loss %.3f (content %.3f style %.4f)  %.2f img/s", st.loss, st.content, st.style,

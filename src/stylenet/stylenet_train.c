@@ -13,6 +13,7 @@
 #include "atelier/featnet.h"
 #include "atelier/ops.h"
 #include "atelier/optim.h"
+#include "atelier/rng.h"
 #include "atelier/safetensors.h"
 #include "atelier/stylize.h"
 #include "stylenet_internal.h"
@@ -33,6 +34,7 @@ struct stylenet_trainer {
     tensor *gram[MAX_LAYERS];                 /* (S, C, C) */
     tensor *gram_norm;                        /* (S, L): 1 / mean(G^2) */
     dist *dist;                               /* during a data-parallel step, else NULL */
+    int first;                                /* ... and the first row of the batch that is ours */
 };
 
 stylenet_train_config stylenet_train_defaults(const featnet *loss_net) {
@@ -57,6 +59,8 @@ static status check_config(const stylenet_train_config *c) {
     if (!(c->content_weight >= 0 && c->style_weight >= 0 && c->tv_weight >= 0) || !isfinite(c->content_weight) ||
         !isfinite(c->style_weight) || !isfinite(c->tv_weight))
         return error_set(STATUS_ARG, "the loss weights must be finite and >= 0");
+    if (!(c->temporal_weight >= 0 && isfinite(c->temporal_weight)))
+        return error_set(STATUS_ARG, "--temporal-weight %g: want a finite weight >= 0", c->temporal_weight);
     return STATUS_OK;
 }
 
@@ -166,6 +170,34 @@ static double mean_square(const stylenet_trainer *t, const tensor *x) {
     return acc[1] > 0 ? acc[0] / acc[1] : 0;
 }
 
+/* The temporal term: x moved by (dy, dx) in 0..3 (a crop 4 px smaller) with noise, painted,
+ * against the painting of x moved alike. The draws are a pure function of (seed, step) and
+ * of each sample's row in the whole batch (first + i), so K processes draw as one. */
+static tensor *temporal_term(stylenet_trainer *t, arena *a, tensor *x, tensor *y, tensor *mix) {
+    int b = x->shape[0], h = x->shape[2] - 4, w = x->shape[3] - 4;
+    rng r = rng_new(t->c.seed * 0x9E3779B97F4A7C15ull + 0x7E3A9u + (uint64_t)t->steps * 0xBF58476D1CE4E5B9ull);
+    int dy = (int)(rng_u64(&r) % 4), dx = (int)(rng_u64(&r) % 4);
+    uint64_t noise_key = rng_u64(&r);
+    bool was = autograd_set(false);
+    tensor *moved = op_slice(a, op_slice(a, x, 2, dy, dy + h), 3, dx, dx + w);   /* a copy: x is a constant */
+    autograd_set(was);
+    int64_t per = moved ? moved->numel / b : 0;
+    float *noise = moved ? arena_alloc(a, sizeof(float) * (size_t)per) : NULL;
+    if (!noise) return NULL;
+    for (int i = 0; i < b; i++) {
+        rng n = rng_new(noise_key ^ ((uint64_t)(t->first + i) * 0x94D049BB133111EBull));
+        rng_normal(&n, noise, per, 0, 0.02f);
+        float *p = moved->data + (int64_t)i * per;
+        for (int64_t k = 0; k < per; k++) {
+            float v = p[k] + noise[k];
+            p[k] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+    }
+    tensor *y2 = stylenet_forward(&t->net, a, moved, mix);
+    tensor *y1 = op_slice(a, op_slice(a, y, 2, dy, dy + h), 3, dx, dx + w);
+    return op_mse_loss(a, y2, y1);
+}
+
 /* The loss of photos x (B, 3, S, S) painted in styles style[i]; parts in out. */
 static tensor *loss_of(stylenet_trainer *t, arena *a, tensor *x, const int *style, stylenet_train_stats *out) {
     int b = x->shape[0], S = t->c.nstyles;
@@ -203,8 +235,14 @@ static tensor *loss_of(stylenet_trainer *t, arena *a, tensor *x, const int *styl
     tensor *total = op_add(a, op_add(a, op_mul_scalar(a, content, t->c.content_weight),
                                      op_mul_scalar(a, style_l, t->c.style_weight)),
                            op_mul_scalar(a, tv, t->c.tv_weight));
+    tensor *temporal = NULL;
+    if (total && t->c.temporal_weight > 0) {
+        temporal = temporal_term(t, a, x, y, mix);
+        total = op_add(a, total, op_mul_scalar(a, temporal, t->c.temporal_weight));
+    }
     if (!total) return NULL;
-    if (out) *out = (stylenet_train_stats){total->data[0], content->data[0], style_l->data[0], tv->data[0]};
+    if (out) *out = (stylenet_train_stats){total->data[0], content->data[0], style_l->data[0], tv->data[0],
+                                           temporal ? temporal->data[0] : 0};
     return total;
 }
 
@@ -272,19 +310,20 @@ status stylenet_trainer_step_dist(stylenet_trainer *t, tensor *photos, int first
     for (int i = 0; i < b; i++)
         style[i] = (int)(((uint64_t)t->steps * (uint64_t)batch + (uint64_t)(first + i)) % (uint64_t)t->c.nstyles);
     t->dist = d && dist_size(d) > 1 ? d : NULL;
+    t->first = t->dist ? first : 0;
     bool was = autograd_set(true);
     optim_zero_grad(t->opt);
     stylenet_train_stats local;
     tensor *loss = loss_of(t, t->step, photos, style, &local);
     status st = !loss ? error_status() : tensor_backward(loss);
     if (t->dist) {   /* every rank reduces, even after a failure of its own, or the others wait for ever */
-        double parts[5] = {local.loss * b / batch, local.content * b / batch, local.style * b / batch, local.tv * b / batch,
-                           st == STATUS_OK ? 0 : 1};
+        double parts[6] = {local.loss * b / batch, local.content * b / batch, local.style * b / batch, local.tv * b / batch,
+                           local.temporal * b / batch, st == STATUS_OK ? 0 : 1};
         status rs = reduce_grads(t, b, batch);
-        if (rs == STATUS_OK) rs = dist_allreduce_sum_f64(t->dist, parts, 5);
+        if (rs == STATUS_OK) rs = dist_allreduce_sum_f64(t->dist, parts, 6);
         if (st == STATUS_OK && rs != STATUS_OK) st = rs;
-        if (st == STATUS_OK && parts[4] > 0) st = error_set(STATUS_ARG, "stylenet training: another rank failed at step %lld", (long long)t->steps);
-        local = (stylenet_train_stats){parts[0], parts[1], parts[2], parts[3]};
+        if (st == STATUS_OK && parts[5] > 0) st = error_set(STATUS_ARG, "stylenet training: another rank failed at step %lld", (long long)t->steps);
+        local = (stylenet_train_stats){parts[0], parts[1], parts[2], parts[3], parts[4]};
     }
     if (out) *out = local;
     if (st == STATUS_OK && !isfinite(local.loss))
@@ -296,6 +335,14 @@ status stylenet_trainer_step_dist(stylenet_trainer *t, tensor *photos, int first
     autograd_set(was);
     arena_reset(t->step);
     return st;
+}
+
+status stylenet_trainer_set_temporal(stylenet_trainer *t, float weight) {
+    stylenet_train_config c = t->c;
+    c.temporal_weight = weight;
+    if (check_config(&c) != STATUS_OK) return error_status();
+    t->c = c;
+    return STATUS_OK;
 }
 
 status stylenet_trainer_eval(stylenet_trainer *t, tensor *photos, int style, stylenet_train_stats *out) {
@@ -349,6 +396,7 @@ static void meta_config(meta *m, const stylenet_trainer *t) {
     meta_put(m, "val", "%d", c->val);
     meta_put(m, "max_images", "%d", c->max_images);
     meta_put(m, "no_flip", "%d", c->no_flip ? 1 : 0);
+    meta_put(m, "temporal_weight", "%.9g", c->temporal_weight);
     char names[STYLENET_MAX_STYLES * STYLENET_NAME_MAX];
     stylenet_names_join(&t->net, names, sizeof names);
     meta_put(m, "styles", "%s", names);
@@ -428,6 +476,8 @@ stylenet_trainer *stylenet_trainer_load(const char *path, featnet *loss_net) {
          safetensors_metadata_int(f, "no_flip", 0, 1, &noflip);
     if (ok) c.seed = strtoull(seed, NULL, 10);
     c.no_flip = noflip != 0;
+    if (!safetensors_metadata(f, "temporal_weight")) c.temporal_weight = 0;   /* older checkpoints: off */
+    else if (!safetensors_metadata_float(f, "temporal_weight", &c.temporal_weight)) ok = false;
     safetensors_close(f);
     if (!ok) { error_set(STATUS_FORMAT, "%s: the checkpoint's settings are incomplete", path); return NULL; }
     if (strcmp(c.loss_net, featnet_name(loss_net)) != 0) {
