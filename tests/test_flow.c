@@ -259,6 +259,56 @@ static void test_warping_error(void) {
     }
 }
 
+/* The floor (flow_werr_add_floor): a frame carried on by the flow, measured. Zero for an
+ * integer motion; for half a pixel, the bilinear resampling's loss, by hand, and it grows
+ * with the texture's fine detail (the reason a painting's floor lies above the input's). */
+static void test_warping_error_floor(void) {
+    int w = 40, h = 24;
+    image *noise = image_new(w, h, 3), *smooth = shifted(w, h, 0, 0);
+    rng r = rng_new(11);
+    rng_uniform(&r, noise->data, 3 * w * h, 0, 1);
+    float *mask = malloc(sizeof(float) * w * h);
+    flow_werr e;
+    /* an integer motion: carried exactly, no loss */
+    flow_field f = const_flow(w, h, 3, -2), b = const_flow(w, h, -3, 2);
+    CHECK(flow_occlusion(&f, &b, mask) == STATUS_OK);
+    flow_werr_init(&e);
+    CHECK(flow_werr_add_floor(&e, noise, &f, &b, mask) == STATUS_OK);
+    CHECK_MSG(flow_werr_value(&e) < 1e-12, "integer shift: floor %.3g", flow_werr_value(&e));
+    flow_field_free(&f);
+    flow_field_free(&b);
+    /* half a pixel to the right: C(x) = (cur(x-1) + cur(x)) / 2 (clamped at x = 0), read back at
+     * x + 1/2: (C(x) + C(x+1)) / 2; the last column's target is out of frame (mask 0) */
+    f = const_flow(w, h, 0.5f, 0), b = const_flow(w, h, -0.5f, 0);
+    CHECK(flow_occlusion(&f, &b, mask) == STATUS_OK);
+    double want = 0;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x + 1 < w; x++) {
+                const float *p = noise->data + (c * h + y) * w;
+                double c0 = (p[x > 0 ? x - 1 : 0] + p[x]) / 2.0, c1 = (p[x] + p[x + 1]) / 2.0;
+                double d = p[x] - (c0 + c1) / 2;
+                want += d * d;
+            }
+    want /= (double)(w - 1) * h;
+    flow_werr_init(&e);
+    CHECK(flow_werr_add_floor(&e, noise, &f, &b, mask) == STATUS_OK);
+    double fn = flow_werr_value(&e);
+    CHECK_NEAR(fn, want, 0, 1e-5);
+    flow_werr_init(&e);
+    CHECK(flow_werr_add_floor(&e, smooth, &f, &b, mask) == STATUS_OK);
+    double fs = flow_werr_value(&e);
+    CHECK_MSG(fs > 0 && fs < fn / 100, "floor: smooth texture %.3g, noise %.3g", fs, fn);
+    CHECK(flow_werr_add_floor(NULL, noise, &f, &b, mask) == STATUS_ARG);
+    CHECK(flow_werr_add_floor(&e, NULL, &f, &b, mask) == STATUS_ARG);
+    CHECK(flow_werr_add_floor(&e, noise, &f, &b, NULL) == STATUS_ARG);
+    flow_field_free(&f);
+    flow_field_free(&b);
+    free(mask);
+    image_free(noise);
+    image_free(smooth);
+}
+
 static void test_blend(void) {
     image *s = image_new(4, 2, 3), *p = image_new(4, 2, 3), *out = image_new(4, 2, 3);
     for (int i = 0; i < 24; i++) { s->data[i] = 0.2f; p->data[i] = 0.6f; }
@@ -460,6 +510,7 @@ int main(void) {
     RUN(test_mask_border);
     RUN(test_mask_moving_square);
     RUN(test_warping_error);
+    RUN(test_warping_error_floor);
     RUN(test_blend);
     RUN(test_temporal_gradient);
     RUN(test_temporal_in_stylize);

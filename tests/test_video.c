@@ -258,6 +258,13 @@ static void test_report(void) {
               sscanf(s, "consistent %lf %lf", &cons, &scons) == 2, "report: %s", out);
     CHECK_MSG(in >= 0 && pf > 0 && cons > 0 && cons < 0.8 * pf && spf > 0 && scons > 0,
               "warping error: input %g, per-frame %g, consistent %g", in, pf, cons);
+    /* the floor: the per-frame frames carried on by the flow, far steadier than themselves */
+    double floor_e = -1, ratio = -1;
+    const char *f = strstr(out, "floor "), *r = strstr(out, "consistent / floor: warping error ");
+    CHECK_MSG(f && r && sscanf(f, "floor %lf", &floor_e) == 1 && sscanf(r, "consistent / floor: warping error %lfx", &ratio) == 1,
+              "report: %s", out);
+    CHECK_MSG(floor_e > 0 && floor_e < 0.5 * pf, "floor %g, per-frame %g", floor_e, pf);
+    CHECK_NEAR(ratio, cons / floor_e, 0, 2e-3);
 }
 
 /* One line on stderr, a non-zero exit, and nothing new in the folder. */

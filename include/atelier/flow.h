@@ -184,6 +184,18 @@ status flow_werr_add(flow_werr *e, const image *cur, const image *next, const fl
                      const float *mask);
 double flow_werr_value(const flow_werr *e);
 
+/* The measure's floor for V_t's texture: adds to e the pair (V_t, C) where C =
+ * flow_warp(cur, bwd) is cur carried onto frame t+1 by the flow (bwd: I_{t+1} -> I_t), a
+ * next frame with no flicker at all, measured as flow_werr_add(e, cur, C, fwd, mask) does.
+ * What is left is resampling (bilinear, twice) and the flows' disagreement, and it grows with
+ * the texture's fine detail: a stylised frame has far more than the input, so its floor lies
+ * far above the input's own error (Sintel at 640 px, kit-styles, `atelier video --report`:
+ * the input 0.000095; vangogh_starry_night's floor 10.5x that, the consistent output 20.8x;
+ * manet_flowers_crystal_vase's floor 0.5x, consistent 0.9x). Read a consistent video's error
+ * against this floor: at the floor it does not flicker. */
+status flow_werr_add_floor(flow_werr *e, const image *cur, const flow_field *fwd,
+                           const flow_field *bwd, const float *mask);
+
 /* out = s + weight * mask * (warped_prev - s), per plane; s, warped_prev and out have the
  * same w, h, c (out may be s); mask is w*h in [0, 1]; weight in [0, 1]. */
 status flow_blend(const image *s, const image *warped_prev, const float *mask, float weight,

@@ -315,7 +315,7 @@ typedef struct stream {
     image *prev_in, *prev_pf, *prev_out;
     flow_field fwd, bwd;     /* current -> previous, previous -> current (input frames) */
     float *mask, *mask_prev; /* the current frame's mask (blend); the previous one's (report) */
-    flow_werr werr[3];       /* input, per-frame, consistent */
+    flow_werr werr[4];       /* input, per-frame, consistent; the floor (flow_werr_add_floor) */
     double style[2], t_paint, t_flow;
     int style_n;
 } stream;
@@ -371,7 +371,8 @@ static bool step(const video_cli *c, painter *p, stream *s, image *frame, int64_
             if (flow_occlusion(&s->bwd, &s->fwd, s->mask_prev) != STATUS_OK ||
                 flow_werr_add(&s->werr[0], s->prev_in, frame, &s->bwd, s->mask_prev) != STATUS_OK ||
                 flow_werr_add(&s->werr[1], s->prev_pf, pf, &s->bwd, s->mask_prev) != STATUS_OK ||
-                flow_werr_add(&s->werr[2], s->prev_out, cons, &s->bwd, s->mask_prev) != STATUS_OK)
+                flow_werr_add(&s->werr[2], s->prev_out, cons, &s->bwd, s->mask_prev) != STATUS_OK ||
+                flow_werr_add_floor(&s->werr[3], s->prev_pf, &s->bwd, &s->fwd, s->mask_prev) != STATUS_OK)
                 goto fail;
         }
         if (k % sample_every == 0) {
@@ -401,8 +402,8 @@ fail:
 }
 
 static void print_report(const video_cli *c, const painter *p, const stream *s, const video_info *vi, int64_t n) {
-    double e[3];
-    for (int i = 0; i < 3; i++) e[i] = flow_werr_value(&s->werr[i]);
+    double e[4];
+    for (int i = 0; i < 4; i++) e[i] = flow_werr_value(&s->werr[i]);
     double st[2] = {s->style_n ? s->style[0] / s->style_n : NAN, s->style_n ? s->style[1] / s->style_n : NAN};
     printf("report: %s, %lld frames of %dx%d at %g fps; style distance on %d frames (network %s)\n", c->in,
            (long long)n, vi->width, vi->height, vi->fps, s->style_n, c->net ? c->net : stylize_default_net(c->models_dir));
@@ -410,8 +411,12 @@ static void print_report(const video_cli *c, const painter *p, const stream *s, 
     printf("  %-12s %14.6f %14s\n", "input", e[0], "-");
     printf("  %-12s %14.6f %14.6f\n", "per-frame", e[1], st[0]);
     printf("  %-12s %14.6f %14.6f\n", "consistent", e[2], st[1]);
-    printf("  consistent / per-frame: warping error %.3fx, style %.3fx; consistent / input: warping error %.3fx\n",
-           e[1] > 0 ? e[2] / e[1] : NAN, st[0] > 0 ? st[1] / st[0] : NAN, e[0] > 0 ? e[2] / e[0] : NAN);
+    printf("  %-12s %14.6f %14s   (each per-frame frame carried on by the flow: no flicker at all)\n", "floor", e[3], "-");
+    printf("  consistent / per-frame: warping error %.3fx, style %.3fx; consistent / input: warping error %.3fx;\n"
+           "  consistent / floor: warping error %.3fx (the floor / input: %.3fx, how much finer the painting's texture\n"
+           "  is than the input's; a video at the floor does not flicker)\n",
+           e[1] > 0 ? e[2] / e[1] : NAN, st[0] > 0 ? st[1] / st[0] : NAN, e[0] > 0 ? e[2] / e[0] : NAN,
+           e[3] > 0 ? e[2] / e[3] : NAN, e[0] > 0 ? e[3] / e[0] : NAN);
     (void)p;
 }
 
@@ -447,7 +452,7 @@ int cmd_video(int argc, char **argv) {
     if (!r) { fprintf(stderr, "atelier %s: %s\n", CMD, error_message()); rc = 1; goto done; }
     const video_info *vi = video_reader_info(r);
     if (!painter_open(&c, &p, optimise)) goto done;
-    for (int i = 0; i < 3; i++) flow_werr_init(&s.werr[i]);
+    for (int i = 0; i < 4; i++) flow_werr_init(&s.werr[i]);
     video_write_opts wo = video_write_defaults();
     wo.fps = vi->fps;
     wo.crf = c.crf;

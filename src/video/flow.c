@@ -248,6 +248,19 @@ status flow_werr_add(flow_werr *e, const image *cur, const image *next, const fl
     return STATUS_OK;
 }
 
+status flow_werr_add_floor(flow_werr *e, const image *cur, const flow_field *fwd,
+                           const flow_field *bwd, const float *mask) {
+    if (!e) return error_set(STATUS_ARG, "flow_werr_add_floor: accumulator is NULL");
+    status s;
+    if ((s = check_image("flow_werr_add_floor", "cur", cur))) return s;
+    image *carried = image_new(cur->w, cur->h, cur->c);
+    if (!carried) return error_set(STATUS_NOMEM, "flow_werr_add_floor: out of memory");
+    s = flow_warp(cur, bwd, carried);
+    if (!s) s = flow_werr_add(e, cur, carried, fwd, mask);
+    image_free(carried);
+    return s;
+}
+
 double flow_werr_value(const flow_werr *e) {
     return e && e->pairs > 0 ? e->sum / e->pairs : 0.0;
 }
