@@ -90,10 +90,55 @@ static void test_warp(void) {
     flow_field g = const_flow(w, h, 0.5f, 0);
     CHECK(flow_warp(src, &g, out) == STATUS_OK);
     CHECK_NEAR(out->data[(2 * h + 5) * w + 7], 0.5 * (src->data[(2 * h + 5) * w + 7] + src->data[(2 * h + 5) * w + 8]), 1e-6, 0);
+    /* bicubic: an integer shift is exact too; at half a pixel the 4 taps
+     * (-3/32, 19/32, 19/32, -3/32) of Keys' kernel with a = -0.75 */
+    CHECK(flow_warp_cubic(src, &f, out) == STATUS_OK);
+    bad = 0;
+    for (int c = 0; c < 4; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int sx = x + 2 > w - 1 ? w - 1 : x + 2, sy = y - 1 < 0 ? 0 : y - 1;
+                bad += fabsf(out->data[(c * h + y) * w + x] - src->data[(c * h + sy) * w + sx]) > 1e-6f;
+            }
+    CHECK_MSG(bad == 0, "%d pixels of an integer bicubic warp differ", bad);
+    CHECK(flow_warp_cubic(src, &g, out) == STATUS_OK);
+    const float *row = src->data + (2 * h + 5) * w;
+    CHECK_NEAR(out->data[(2 * h + 5) * w + 7], (-3 * row[6] + 19 * row[7] + 19 * row[8] - 3 * row[9]) / 32.0, 1e-6, 0);
+    CHECK(flow_warp_cubic(src, &g, src) == STATUS_ARG);
     flow_field_free(&f);
     flow_field_free(&g);
     image_free(src);
     image_free(out);
+    /* what the blend needs: resampled ten times (there and back by 0.4 px), a noise keeps far
+     * more of its fine detail (energy about its 3x3 mean) through bicubic than bilinear */
+    int W = 48, H = 40;
+    image *im[2], *tmp = image_new(W, H, 3);
+    rng r = rng_new(5);
+    flow_field fw = const_flow(W, H, 0.4f, 0.4f), bw = const_flow(W, H, -0.4f, -0.4f);
+    double energy[2];
+    for (int k = 0; k < 2; k++) {
+        im[k] = image_new(W, H, 3);
+        rng_uniform(&r, im[k]->data, 3 * W * H, 0, 1);
+        if (k == 1) memcpy(im[1]->data, im[0]->data, sizeof(float) * 3 * W * H);
+        for (int it = 0; it < 5; it++) {
+            CHECK((k ? flow_warp_cubic : flow_warp)(im[k], &fw, tmp) == STATUS_OK);
+            CHECK((k ? flow_warp_cubic : flow_warp)(tmp, &bw, im[k]) == STATUS_OK);
+        }
+        double e = 0;
+        const float *p = im[k]->data;
+        for (int y = 4; y < H - 4; y++)
+            for (int x = 4; x < W - 4; x++) {
+                double mean = 0;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) mean += p[(y + dy) * W + x + dx] / 9.0;
+                e += (p[y * W + x] - mean) * (p[y * W + x] - mean);
+            }
+        energy[k] = e;
+    }
+    CHECK_MSG(energy[1] > 1.5 * energy[0], "fine detail after 10 resamplings: bicubic %.3g, bilinear %.3g", energy[1], energy[0]);
+    flow_field_free(&fw);
+    flow_field_free(&bw);
+    image_free(im[0]); image_free(im[1]); image_free(tmp);
 }
 
 static double mask_mean(const float *m, int w, int x0, int x1, int y0, int y1) {

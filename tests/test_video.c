@@ -265,6 +265,13 @@ static void test_report(void) {
               "report: %s", out);
     CHECK_MSG(floor_e > 0 && floor_e < 0.5 * pf, "floor %g, per-frame %g", floor_e, pf);
     CHECK_NEAR(ratio, cons / floor_e, 0, 2e-3);
+    /* averaged over 2x2 offsets: the same warping errors, another (positive) style reading */
+    CHECK_MSG(run("video clip.mp4 -o rep2.mp4 --duration 0.75 --size 64 --report --report-style paint.png --report-frames 1 --report-phases 2 --net vgg19 --quiet", out, err) == 0, "%s", err);
+    double pf2 = -1, spf2 = -1, in2 = -1;
+    p = strstr(out, "input"), q = strstr(out, "per-frame");
+    CHECK_MSG(p && q && sscanf(p, "input %lf", &in2) == 1 && sscanf(q, "per-frame %lf %lf", &pf2, &spf2) == 2, "report: %s", out);
+    CHECK_MSG(in2 == in && pf2 == pf && spf2 > 0 && spf2 != spf, "phases 2: input %g (%g), per-frame %g (%g), style %g (%g)",
+              in2, in, pf2, pf, spf2, spf);
 }
 
 /* One line on stderr, a non-zero exit, and nothing new in the folder. */
@@ -324,10 +331,11 @@ static void test_bad_input(void) {
     check_refused("video clip.mp4 -o bad9.mp4 --frobnicate 3 --quiet", "unknown option");
     check_refused("video clip.mp4 --quiet", "-o");
     check_refused("video clip.mp4 -o bad10.mp4 --report --quiet", "--report-style");
+    check_refused("video clip.mp4 -o bad11.mp4 --report-phases 9 --quiet", "--report-phases");
     CHECK(run("video --help", out, err) == 0);
     const char *opts[] = {"--model", "--style", "--mix", "--strength", "--preserve-colors", "--temporal", "--no-temporal",
                           "--blend", "--start", "--duration", "--size", "--fps", "--crf", "--report", "--report-style", "--report-frames",
-                          "--iterations", "--temporal-weight", "--quiet"};
+                          "--report-phases", "--iterations", "--temporal-weight", "--quiet"};
     for (int i = 0; i < (int)(sizeof opts / sizeof opts[0]); i++) CHECK_MSG(strstr(out, opts[i]), "video --help lacks %s", opts[i]);
 }
 

@@ -38,7 +38,7 @@
 
 typedef struct video_cli {
     const char *in, *out, *model, *mix, *styles[MAX_STYLES], *report_style, *net, *models_dir;
-    int nstyles, size, crf, temporal, iterations, report_frames;   /* temporal: -1 unset */
+    int nstyles, size, crf, temporal, iterations, report_frames, report_phases;   /* temporal: -1 unset */
     float strength, blend, temporal_weight;
     double start, duration, fps;
     bool preserve_colors, report, quiet, detail;
@@ -97,6 +97,9 @@ static void video_usage(FILE *f) {
         "  --report-style FILE      the painting for the style distance (the fast path; with\n"
         "                           -s PAINTING, that one)\n"
         "  --report-frames N        frames the style distance is measured on, evenly spaced [%d]\n"
+        "  --report-phases N        average it over NxN offsets of each frame, 1..8 (4 takes out\n"
+        "                           the loss network's stride: a painting moved by 2 px then reads\n"
+        "                           2%%, not 11%%, apart; N*N times the style measure's time) [1]\n"
         "  --quiet                  no progress bar\n"
         "  -h, --help               this text\n",
         VIDEO_FOLDER_FPS, (long long)VIDEO_GIF_MAX_PIXELS, DEFAULT_ITERATIONS, DEFAULT_TEMPORAL_WEIGHT,
@@ -120,6 +123,7 @@ static bool parse_value(video_cli *c, const char *opt, const char *v) {
     else if (!strcmp(opt, "--crf")) return arg_int(CMD, opt, v, 0, 63, &c->crf);
     else if (!strcmp(opt, "--report-style")) c->report_style = v;
     else if (!strcmp(opt, "--report-frames")) return arg_int(CMD, opt, v, 1, 1000000, &c->report_frames);
+    else if (!strcmp(opt, "--report-phases")) return arg_int(CMD, opt, v, 1, 8, &c->report_phases);
     else if (!strcmp(opt, "--start") || !strcmp(opt, "--duration") || !strcmp(opt, "--fps")) {
         float x;
         if (!arg_float(CMD, opt, v, !strcmp(opt, "--start") ? 0 : 1e-3, !strcmp(opt, "--fps") ? 1000 : 1e7, &x)) return false;
@@ -233,7 +237,7 @@ static image *paint(painter *p, const image *frame, const image *init, const ima
 /* The style distance of a frame to the painting: stylize's unweighted style term
  * (sum_l w_l mean((G_l(x) - G_l(s))^2) / mean(G_l(s)^2)) on its loss network, evaluated
  * without optimising (iterations 0 from the frame itself). */
-static bool style_distance(painter *p, const image *frame, double *out) {
+static bool style_distance1(painter *p, const image *frame, double *out) {
     stylize_opts o = p->so;
     o.size = frame->w > frame->h ? frame->w : frame->h;
     o.iterations = 0;
@@ -245,6 +249,34 @@ static bool style_distance(painter *p, const image *frame, double *out) {
     if (!im) return false;
     image_free(im);
     *out = r.style;
+    return true;
+}
+
+/* The style distance averaged over the frame's phases-by-phases top-left crops (offsets 0 ..
+ * phases-1 px): the loss network's strided stem (InceptionV3: stride 2, then a stride-2
+ * pool) reads a fine texture differently at each offset, so one reading moves with a
+ * translation: kit-styles' vangogh_starry_night per-frame on Sintel, moved by 1, 2, 3 px,
+ * reads 1.06x, 1.11x, 1.14x its own distance (monet_charing_cross_bridge up to 1.15x); the
+ * mean over 4x4 offsets moved 1.02x for 2 px. */
+static bool style_distance(painter *p, const image *frame, int phases, double *out) {
+    if (phases <= 1) return style_distance1(p, frame, out);
+    double acc = 0;
+    for (int dy = 0; dy < phases; dy++)
+        for (int dx = 0; dx < phases; dx++) {
+            int w = frame->w - dx, h = frame->h - dy;
+            image *c = image_new(w, h, 3);
+            if (!c) return false;
+            for (int ch = 0; ch < 3; ch++)
+                for (int y = 0; y < h; y++)
+                    memcpy(c->data + ((size_t)ch * h + y) * w,
+                           frame->data + ((size_t)ch * frame->h + y + dy) * frame->w + dx, sizeof(float) * w);
+            double d;
+            bool ok = style_distance1(p, c, &d);
+            image_free(c);
+            if (!ok) return false;
+            acc += d;
+        }
+    *out = acc / (phases * phases);
     return true;
 }
 
@@ -342,7 +374,11 @@ static bool step(const video_cli *c, painter *p, stream *s, image *frame, int64_
         flow_field_free(&s->bwd);
         if (flow_pair_compute(frame, s->prev_in, &s->fwd, &s->bwd, s->mask) != STATUS_OK) goto fail;
         if (!(warped = image_new(frame->w, frame->h, 3))) goto fail;
-        if (flow_warp(s->prev_out, &s->fwd, warped) != STATUS_OK) goto fail;
+        /* bicubic: the blend resamples its own past every frame, and bilinear would soften
+         * the finest strokes more each time (flow.h, flow_warp_cubic) */
+        if (flow_warp_cubic(s->prev_out, &s->fwd, warped) != STATUS_OK) goto fail;
+        for (size_t i = 0; i < (size_t)3 * warped->w * warped->h; i++)
+            warped->data[i] = warped->data[i] < 0 ? 0 : warped->data[i] > 1 ? 1 : warped->data[i];
     }
     double t1 = progress_now();
     s->t_flow += t1 - t0;
@@ -377,7 +413,7 @@ static bool step(const video_cli *c, painter *p, stream *s, image *frame, int64_
         }
         if (k % sample_every == 0) {
             double a, b;
-            if (!style_distance(p, pf, &a) || !style_distance(p, cons, &b)) goto fail;
+            if (!style_distance(p, pf, c->report_phases, &a) || !style_distance(p, cons, c->report_phases, &b)) goto fail;
             s->style[0] += a, s->style[1] += b;
             s->style_n++;
         }
@@ -422,7 +458,7 @@ static void print_report(const video_cli *c, const painter *p, const stream *s, 
 
 int cmd_video(int argc, char **argv) {
     video_cli c = {.strength = 1, .detail = true, .blend = VIDEO_DEFAULT_BLEND, .temporal = -1, .crf = -1,
-                   .iterations = DEFAULT_ITERATIONS, .report_frames = REPORT_SAMPLES, .temporal_weight = DEFAULT_TEMPORAL_WEIGHT};
+                   .iterations = DEFAULT_ITERATIONS, .report_frames = REPORT_SAMPLES, .report_phases = 1, .temporal_weight = DEFAULT_TEMPORAL_WEIGHT};
     int parsed = video_parse(argc, argv, &c);
     if (parsed > 0) { video_usage(stdout); return 0; }
     if (parsed < 0) return 2;

@@ -4,6 +4,7 @@
 #include "atelier/flow.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,26 +117,70 @@ static float sample(const float *p, int w, int h, float x, float y) {
     return top + fy * (bot - top);
 }
 
-status flow_warp(const image *src, const flow_field *f, image *out) {
+/* Keys' cubic convolution weights (a = -0.75, as OpenCV's INTER_CUBIC) of the 4 taps at
+ * offsets -1, 0, 1, 2 for a fraction t in [0, 1). They sum to 1 and interpolate. */
+static void cubic_weights(float t, float k[4]) {
+    const float a = -0.75f;
+    float t1 = 1 + t, t2 = 1 - t, t3 = 2 - t;
+    k[0] = ((a * t1 - 5 * a) * t1 + 8 * a) * t1 - 4 * a;
+    k[1] = ((a + 2) * t - (a + 3)) * t * t + 1;
+    k[2] = ((a + 2) * t2 - (a + 3)) * t2 * t2 + 1;
+    k[3] = ((a * t3 - 5 * a) * t3 + 8 * a) * t3 - 4 * a;
+}
+
+/* Bicubic sample of plane p (h, w) at (x, y): the point clamped into the frame, the taps
+ * clamped to the border. */
+static float sample_cubic(const float *p, int w, int h, float x, float y) {
+    x = x < 0 ? 0 : x > w - 1 ? (float)(w - 1) : x;
+    y = y < 0 ? 0 : y > h - 1 ? (float)(h - 1) : y;
+    int x0 = (int)x, y0 = (int)y;
+    float kx[4], ky[4];
+    cubic_weights(x - x0, kx);
+    cubic_weights(y - y0, ky);
+    int xs[4];
+    for (int j = 0; j < 4; j++) {
+        int xx = x0 - 1 + j;
+        xs[j] = xx < 0 ? 0 : xx > w - 1 ? w - 1 : xx;
+    }
+    float acc = 0;
+    for (int i = 0; i < 4; i++) {
+        int yy = y0 - 1 + i;
+        const float *row = p + (size_t)(yy < 0 ? 0 : yy > h - 1 ? h - 1 : yy) * w;
+        acc += ky[i] * (kx[0] * row[xs[0]] + kx[1] * row[xs[1]] + kx[2] * row[xs[2]] + kx[3] * row[xs[3]]);
+    }
+    return acc;
+}
+
+static status warp_with(const char *fn, const image *src, const flow_field *f, image *out, bool cubic) {
     status s;
-    if ((s = check_image("flow_warp", "src", src)) || (s = check_field("flow_warp", "flow", f)) ||
-        (s = check_image("flow_warp", "out", out)))
+    if ((s = check_image(fn, "src", src)) || (s = check_field(fn, "flow", f)) ||
+        (s = check_image(fn, "out", out)))
         return s;
     if (f->w != src->w || f->h != src->h)
-        return error_set(STATUS_SHAPE, "flow_warp: a %dx%d flow for a %dx%d image", f->w, f->h,
+        return error_set(STATUS_SHAPE, "%s: a %dx%d flow for a %dx%d image", fn, f->w, f->h,
                          src->w, src->h);
-    if ((s = check_same("flow_warp", src, out))) return s;
+    if ((s = check_same(fn, src, out))) return s;
     if (out == src || out->data == src->data)
-        return error_set(STATUS_ARG, "flow_warp: out must not be src");
+        return error_set(STATUS_ARG, "%s: out must not be src", fn);
     int w = src->w, h = src->h;
     size_t n = (size_t)w * h;
     for (int c = 0; c < src->c; c++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 size_t i = (size_t)y * w + x;
-                out->data[c * n + i] = sample(src->data + c * n, w, h, x + f->u[i], y + f->v[i]);
+                const float *p = src->data + c * n;
+                float sx = x + f->u[i], sy = y + f->v[i];
+                out->data[c * n + i] = cubic ? sample_cubic(p, w, h, sx, sy) : sample(p, w, h, sx, sy);
             }
     return STATUS_OK;
+}
+
+status flow_warp(const image *src, const flow_field *f, image *out) {
+    return warp_with("flow_warp", src, f, out, false);
+}
+
+status flow_warp_cubic(const image *src, const flow_field *f, image *out) {
+    return warp_with("flow_warp_cubic", src, f, out, true);
 }
 
 /* |grad u|^2 + |grad v|^2 at (x, y): central differences, one-sided at the border. */
