@@ -171,9 +171,10 @@ status flow_warp(const image *src, const flow_field *f, image *out);
 /* The same warp, bicubic (Keys' cubic convolution, a = -0.75, as OpenCV's INTER_CUBIC; the
  * result may overshoot [0, 1] a little at sharp edges). Resampling again and again, as the
  * temporal blend does, a bilinear warp softens the finest strokes frame after frame; bicubic
- * keeps more of them: on Sintel at 640 px (kit-styles, blend 0.7) it lowered both the
- * warping error (vangogh_starry_night 20.0x to 19.3x the input's) and the style distance
- * (1.047x to 1.013x per-frame's; manet_flowers_crystal_vase 1.34x to 1.27x). */
+ * keeps more of them: on Sintel at 640 px (kit-styles, blend 0.7, `atelier video --report`)
+ * it lowered both the warping error (vangogh_starry_night 20.9x to 20.1x the input's) and
+ * the style distance (1.058x to 1.024x per-frame's; manet_flowers_crystal_vase 1.33x to
+ * 1.27x). */
 status flow_warp_cubic(const image *src, const flow_field *f, image *out);
 
 /* The Ruder et al. consistency check above: mask (fwd->w * fwd->h floats, caller's memory)
@@ -202,8 +203,8 @@ double flow_werr_value(const flow_werr *e);
  * What is left is resampling (bilinear, twice) and the flows' disagreement, and it grows with
  * the texture's fine detail: a stylised frame has far more than the input, so its floor lies
  * far above the input's own error (Sintel at 640 px, kit-styles, `atelier video --report`:
- * the input 0.000095; vangogh_starry_night's floor 10.5x that, the consistent output 20.8x;
- * manet_flowers_crystal_vase's floor 0.5x, consistent 0.9x). Read a consistent video's error
+ * the input 0.000095; vangogh_starry_night's floor 10.5x that, the consistent output 20.1x;
+ * manet_flowers_crystal_vase's floor 0.5x, consistent 0.8x). Read a consistent video's error
  * against this floor: at the floor it does not flicker. */
 status flow_werr_add_floor(flow_werr *e, const image *cur, const flow_field *fwd,
                            const flow_field *bwd, const float *mask);
