@@ -116,10 +116,10 @@ static void test_warp(void) {
     rng r = rng_new(5);
     flow_field fw = const_flow(W, H, 0.4f, 0.4f), bw = const_flow(W, H, -0.4f, -0.4f);
     double energy[2];
-    for (int k = 0; k < 2; k++) {
-        im[k] = image_new(W, H, 3);
-        rng_uniform(&r, im[k]->data, 3 * W * H, 0, 1);
-        if (k == 1) memcpy(im[1]->data, im[0]->data, sizeof(float) * 3 * W * H);
+    image *noise = image_new(W, H, 3);
+    rng_uniform(&r, noise->data, 3 * W * H, 0, 1);
+    for (int k = 0; k < 2; k++) {   /* the same noise through each */
+        im[k] = image_copy(noise);
         for (int it = 0; it < 5; it++) {
             CHECK((k ? flow_warp_cubic : flow_warp)(im[k], &fw, tmp) == STATUS_OK);
             CHECK((k ? flow_warp_cubic : flow_warp)(tmp, &bw, im[k]) == STATUS_OK);
@@ -135,10 +135,10 @@ static void test_warp(void) {
             }
         energy[k] = e;
     }
-    CHECK_MSG(energy[1] > 1.5 * energy[0], "fine detail after 10 resamplings: bicubic %.3g, bilinear %.3g", energy[1], energy[0]);
+    CHECK_MSG(energy[1] > 20 * energy[0], "fine detail after 10 resamplings: bicubic %.3g, bilinear %.3g", energy[1], energy[0]);
     flow_field_free(&fw);
     flow_field_free(&bw);
-    image_free(im[0]); image_free(im[1]); image_free(tmp);
+    image_free(im[0]); image_free(im[1]); image_free(tmp); image_free(noise);
 }
 
 static double mask_mean(const float *m, int w, int x0, int x1, int y0, int y1) {
